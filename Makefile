@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`. Each sets up .venv from a
+# fresh clone (CPU torch from the local wheel when there is no NVIDIA GPU) and then runs.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+
+.PHONY: run test lint bench gpu-check clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+ifneq ($(HAS_GPU),1)
+	# No NVIDIA GPU: the CPU build of torch, so pip never pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+endif
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/autoresearch-tui $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/autoresearch-tui bench overhead
+
+gpu-check: $(STAMP)
+	$(BIN)/python -m autoresearch_tui.trainer.gpu_check
+
+clean:
+	rm -rf $(VENV) build *.egg-info

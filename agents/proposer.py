@@ -1,0 +1,114 @@
+"""The proposer interface: the one seam between the search engine and the agents.
+
+The scheduler asks a `Proposer` for a child of a node by handing it a `ProposalRequest`
+(the parent's editable files plus what the tree already knows) and gets back a
+`Proposal` (new file contents and a commit-message description) or a `ProposalFailed`.
+Every model call made on the way is reported as a `CallRecord` so the store can account
+tokens and cost. Nothing here imports the search package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One `[[agents]]` entry or one `persona@backend[:model]` item of `--agents`."""
+
+    persona: str
+    backend: str = "mutator"
+    model: str = ""
+    base_url: str = ""
+    command: str = ""  # the `command` backend's command line
+    weight: float = 1.0
+    max_tokens: int = 0  # 0: the backend's default
+    timeout_s: float = 0.0  # 0: the backend's default
+
+    @property
+    def label(self) -> str:
+        model = f":{self.model}" if self.model else ""
+        return f"{self.persona}@{self.backend}{model}"
+
+
+@dataclass(frozen=True)
+class TriedChange:
+    """A change the tree already holds: a lineage step, a sibling, a cousin or the best."""
+
+    node_id: str
+    description: str
+    status: str
+    metric: float | None = None
+    delta: float | None = None  # vs its parent, sign as measured (goal decides good)
+    persona: str = ""
+
+
+@dataclass
+class ProposalRequest:
+    """Everything a persona may use to propose one child of `parent_id`."""
+
+    workspace: Path  # the workspace root (program.md, briefs/)
+    parent_id: str
+    parent_files: dict[str, str]  # editable path (relative, posix) -> content
+    editable: list[str]
+    metric: str
+    goal: Literal["min", "max"]
+    seed: int
+    kind: Literal["improve", "debug"] = "improve"
+    worktree: Path | None = None  # a checkout of the parent (for the `command` backend)
+    parent_metric: float | None = None
+    base_metric: float | None = None
+    lineage: list[TriedChange] = field(default_factory=list)  # base -> parent
+    tried: list[TriedChange] = field(default_factory=list)  # siblings and cousins
+    best: TriedChange | None = None
+    hints: list[str] = field(default_factory=list)
+    crash_log: str = ""  # head and tail of the parent's log, for debug children
+    tried_descriptions: set[str] = field(default_factory=set)  # children of this parent
+
+
+@dataclass
+class CallRecord:
+    """One model call (or one command-line agent run), for the `calls` table."""
+
+    persona: str
+    backend: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Proposal:
+    """A child to train: the full new contents of the editable files it changed."""
+
+    description: str  # one line, reads like a commit message
+    files: dict[str, str]  # changed editable path -> new full content
+    rationale: str = ""
+    model: str = ""
+    calls: list[CallRecord] = field(default_factory=list)
+    reply: str = ""  # the raw model reply, kept for reading
+
+
+class ProposalFailed(Exception):  # noqa: N818 - reads as an outcome, like StopIteration
+    """A proposal that could not be made; the search records it and goes on."""
+
+    def __init__(self, reason: str, *, reply: str = "", calls: list[CallRecord] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.reply = reply
+        self.calls = calls or []
+
+
+@runtime_checkable
+class Proposer(Protocol):
+    """A persona bound to a backend. `propose` may be slow (an LLM): it is awaited."""
+
+    spec: AgentSpec
+
+    async def propose(self, request: ProposalRequest) -> Proposal: ...

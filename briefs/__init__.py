@@ -1,0 +1,1 @@
+"""autoresearch_tui.briefs"""
