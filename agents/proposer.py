@@ -95,7 +95,7 @@ class Proposal:
     reply: str = ""  # the raw model reply, kept for reading
 
 
-class ProposalFailed(Exception):  # noqa: N818 - reads as an outcome, like StopIteration
+class ProposalFailed(Exception):
     """A proposal that could not be made; the search records it and goes on."""
 
     def __init__(self, reason: str, *, reply: str = "", calls: list[CallRecord] | None = None):

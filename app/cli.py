@@ -1,0 +1,248 @@
+"""The `autoresearch-tui` command line (DESIGN.md §9).
+
+    autoresearch-tui [DIR]                          TUI: start or resume the search in DIR
+    autoresearch-tui init DIR [--preset cpu|gpu]    new workspace from the built-in trainer
+    autoresearch-tui run DIR --headless [...]       the same search without the TUI
+    autoresearch-tui status DIR [--json]            the tree and the best node
+    autoresearch-tui export DIR [NODE|best] [-o FILE] [--series]
+    autoresearch-tui bench overhead|search ...      benchmarks
+
+Every user error is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
+from autoresearch_tui.search.model import Node
+
+SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
+
+
+class UsageError(Exception):
+    """A one-line problem with what the person typed; exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autoresearch-tui",
+        description="Best-first search over git branches for autonomous ML research.",
+    )
+    sub = p.add_subparsers(dest="command")
+
+    init = sub.add_parser("init", help="create a workspace from the built-in trainer")
+    init.add_argument("dir", type=Path)
+    init.add_argument("--preset", choices=("cpu", "gpu"), default="cpu")
+    init.add_argument("--budget-s", type=float, default=None, help="training time budget")
+    init.add_argument("--dataset", default="stdlib")
+
+    run = sub.add_parser("run", help="run the search (with --headless: no TUI)")
+    run.add_argument("dir", type=Path, nargs="?", default=Path("."))
+    run.add_argument("--headless", action="store_true")
+    run.add_argument("--max-experiments", type=int, default=None)
+    run.add_argument("--slots", type=int, default=None)
+    run.add_argument("--agents", default=None, help="persona@backend[:model],...")
+    run.add_argument("--policy", default=None)
+    run.add_argument("--seed", type=int, default=None)
+
+    status = sub.add_parser("status", help="the tree and the best node")
+    status.add_argument("dir", type=Path, nargs="?", default=Path("."))
+    status.add_argument("--json", action="store_true")
+
+    export = sub.add_parser("export", help="the patch of a node against the base commit")
+    export.add_argument("dir", type=Path, nargs="?", default=Path("."))
+    export.add_argument("node", nargs="?", default="best")
+    export.add_argument("-o", "--output", type=Path, default=None)
+    export.add_argument("--series", action="store_true", help="format-patch of the lineage")
+
+    bench = sub.add_parser("bench", help="benchmarks: overhead, search")
+    bench.add_argument("suite", choices=("overhead", "search"))
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def _tui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autoresearch-tui", add_help=False)
+    p.add_argument("dir", type=Path, nargs="?", default=None)
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from autoresearch_tui.agents.factory import build_proposers
+    from autoresearch_tui.app.headless import HeadlessPrinter, started_line
+    from autoresearch_tui.search.policies import make_policy
+    from autoresearch_tui.search.scheduler import Search
+    from autoresearch_tui.search.slots import detect_slots
+
+    config = load_config(
+        args.dir, check_clean=not (args.dir / ".autoresearch" / "state.db").exists()
+    )
+    specs = parse_agents(args.agents) if args.agents else config.agents
+    if args.max_experiments is not None and args.max_experiments < 0:
+        raise UsageError("--max-experiments must be >= 0")
+    try:
+        policy = make_policy(args.policy or config.search.policy)
+        slots = detect_slots(
+            config.search.slots, count=args.slots, cpu_threads=config.search.cpu_threads
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    proposers = build_proposers(specs, config.root)
+    if not args.headless:
+        from autoresearch_tui.app.tui import run_tui
+
+        return run_tui(config, proposers, policy=policy, slots=slots, seed=args.seed,
+                       max_experiments=args.max_experiments)  # fmt: skip
+    search = Search(
+        config, proposers, policy=policy, slots=slots,
+        max_experiments=args.max_experiments, seed=args.seed,
+    )  # fmt: skip
+    printer = HeadlessPrinter(search)
+    search.listeners.append(printer)
+    start = time.monotonic()
+
+    async def main() -> None:
+        await search.open()
+        print(started_line(search), flush=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, search.stop)
+        await search.run()
+
+    asyncio.run(main())
+    print(printer.summary(time.monotonic() - start), flush=True)
+    return 130 if search._stopping and search.max_experiments != search.started else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from autoresearch_tui.app.headless import fmt_delta, fmt_metric
+    from autoresearch_tui.search.snapshot import load_snapshot
+
+    snap = load_snapshot(load_config(args.dir, check_clean=False))
+    if args.json:
+        print(json.dumps(snap.as_json(), indent=2))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.tree import Tree as RichTree
+
+    tree = snap.tree
+    best = snap.best
+
+    def label(n: Node) -> str:
+        text = (
+            f"{n.id} {n.persona} {fmt_metric(n.metric)} {fmt_delta(tree.delta_parent(n))} "
+            f"[{n.status}{', pruned' if n.pruned else ''}"
+            f"{f', boost {n.boost:g}' if n.boost != 1 else ''}] "
+            f"{n.description if n.kind != 'root' else 'base ' + snap.base[:10]}"
+        )
+        style = "bold green" if best and n.id == best.id else "dim" if n.pruned else ""
+        return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+    root = tree.root
+    if root is None:
+        print("no nodes yet")
+        return 0
+    view = RichTree(label(root))
+    stack = [(root.id, view)]
+    while stack:
+        nid, branch = stack.pop()
+        added = [
+            (c.id, branch.add(label(c))) for c in sorted(tree.children(nid), key=lambda n: n.id)
+        ]
+        stack.extend(reversed(added))
+    console = Console()
+    console.print(view)
+    if best is not None:
+        console.print(f"best: {best.id} {snap.config.target.metric} {fmt_metric(best.metric)} "
+                      f"({fmt_delta(tree.delta_base(best))} vs base) — {best.description}")  # fmt: skip
+    total = snap.calls.get("", {})
+    if total.get("calls"):
+        console.print(f"agent calls: {int(total['calls'])}, cost ${total['cost_usd'] or 0:.2f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from autoresearch_tui.search.snapshot import export_patch, load_snapshot, resolve_node
+
+    snap = load_snapshot(load_config(args.dir, check_clean=False))
+    try:
+        node = resolve_node(snap, args.node)
+    except LookupError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    patch = export_patch(snap, node, series=args.series)
+    if args.output is None:
+        sys.stdout.write(patch)
+    else:
+        args.output.write_text(patch)
+        print(
+            f"wrote {args.output} ({node.id}, {snap.config.target.metric} {node.metric})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from autoresearch_tui.trainer.workspace import init_workspace
+
+    try:
+        path = init_workspace(
+            args.dir, preset=args.preset, budget_s=args.budget_s, dataset=args.dataset
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"workspace ready: {path}\nnext: autoresearch-tui {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "overhead":
+        from autoresearch_tui.app.bench_overhead import main as bench_main
+    else:
+        from autoresearch_tui.app.bench_search import main as bench_main
+    return bench_main(args.rest)
+
+
+def cmd_tui(argv: list[str]) -> int:
+    args = _tui_parser().parse_args(argv)
+    if args.help:
+        _parser().print_help()
+        return 0
+    from autoresearch_tui.app.tui import open_tui
+
+    return open_tui(args.dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+            return cmd_tui(argv)
+        args = _parser().parse_args(argv)
+        handler = {
+            "init": cmd_init, "run": cmd_run, "status": cmd_status,
+            "export": cmd_export, "bench": cmd_bench,
+        }[args.command]  # fmt: skip
+        return handler(args)
+    except (ConfigError, UsageError) as exc:
+        print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
+        return 2
+    except LookupError as exc:  # NoRunError and friends
+        print(f"autoresearch-tui: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `status --json | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Search policies: given the tree, pick the node to expand next.
+
+A policy is a small class with a `name`, a `sequential` flag (one experiment at a time,
+like autoresearch) and `choose(tree, ...)`. Add one in one file under this package,
+decorate it with `@register`, and import it below.
+"""
+
+from autoresearch_tui.search.policies import best_first, ratchet  # noqa: F401  (registers)
+from autoresearch_tui.search.policies.base import POLICIES, Policy, make_policy, register
+
+__all__ = ["POLICIES", "Policy", "make_policy", "register"]

@@ -1,0 +1,65 @@
+"""`best-first` (default): expand the node with the highest weight
+
+    weight = sigmoid(lam * (median - metric) / scale) / (1 + children) * boost
+
+(signs flipped for goal = "max"), over every measured, unpruned node. `median` and
+`scale` (MAD, as a robust spread) are taken over those nodes, so the rule is invariant
+to the metric's units. Children in flight count, so parallel proposals spread out.
+A crashed node may get one debug child at half its parent's weight.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from autoresearch_tui.search.policies.base import debuggable, register, speculative_root, unpruned
+from autoresearch_tui.search.tree import Tree
+
+
+def robust_scale(values: list[float], median: float) -> float:
+    mad = statistics.median(abs(v - median) for v in values) * 1.4826
+    return mad if mad > 0 else max(abs(median) * 0.01, 1e-12)
+
+
+@register("best-first")
+class BestFirst:
+    name = "best-first"
+    sequential = False
+
+    def __init__(self, lam: float = 2.0):
+        self.lam = lam
+
+    def weights(
+        self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3
+    ) -> dict[str, float]:
+        nodes = unpruned(tree)
+        measured = [n for n in nodes if n.has_metric]
+        values = [n.metric for n in measured]
+        weights: dict[str, float] = {}
+        if values:
+            median = statistics.median(values)
+            scale = robust_scale(values, median)
+            sign = 1.0 if tree.goal == "min" else -1.0
+            for node in measured:
+                z = sign * (median - node.metric) / scale  # type: ignore[operator]
+                value = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.lam * z))))
+                weights[node.id] = value / (1 + len(tree.children(node.id))) * node.boost
+        elif speculative_root(tree):
+            root = tree.root
+            weights[root.id] = 0.5 / (1 + len(tree.children(root.id))) * root.boost  # type: ignore[union-attr]
+        if can_debug:
+            for node in nodes:
+                if debuggable(tree, node, max_debug_depth) and node.parent in weights:
+                    weights[node.id] = 0.5 * weights[node.parent] * node.boost
+        return weights
+
+    def choose(
+        self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3
+    ) -> str | None:
+        weights = self.weights(tree, can_debug=can_debug, max_debug_depth=max_debug_depth)
+        positive = {k: w for k, w in weights.items() if w > 0}
+        if not positive:
+            return None
+        # Highest weight; ties go to the older node.
+        return max(positive, key=lambda k: (positive[k], -int(k[1:])))

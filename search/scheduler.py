@@ -1,0 +1,676 @@
+"""The scheduler: an asyncio loop that keeps every slot busy with the tree's best bets.
+
+It owns the run: the store (state.db), the git workspace and the in-memory tree. Each
+turn it (1) starts ready nodes on free slots and (2) asks the policy for parents and the
+personas for children, so that proposals are already waiting when a slot frees
+(pipelining). Blocking git and SQLite work runs on one thread each. Finished, crashed,
+timed-out and invalid experiments are all kept; a killed runner is resumed by the next
+start (running nodes are re-queued, stray processes and worktrees removed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import hashlib
+import itertools
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from autoresearch_tui.agents.proposer import (
+    Proposal,
+    ProposalFailed,
+    ProposalRequest,
+    Proposer,
+    TriedChange,
+)
+from autoresearch_tui.search.config import Config
+from autoresearch_tui.search.events import Event, NodeChanged, Notice, Progress
+from autoresearch_tui.search.executor import (
+    experiment_env,
+    group_has_marker,
+    kill_group,
+    run_command,
+)
+from autoresearch_tui.search.gitops import GitWorkspace
+from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node, node_id
+from autoresearch_tui.search.output import OutputParser
+from autoresearch_tui.search.policies import Policy, make_policy
+from autoresearch_tui.search.slots import Slot, detect_slots
+from autoresearch_tui.search.store import Store
+from autoresearch_tui.search.tree import Tree
+
+T = TypeVar("T")
+PROGRESS_EVERY_S = 0.25
+MAX_FAILED_IN_A_ROW = 50  # proposals; then the search stops asking and says why
+BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # by failures in a row
+CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a blob with this content (to check readonly files on disk)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def log_excerpt(path: Path, head: int, tail: int) -> str:
+    try:
+        lines = path.read_text(errors="replace").replace("\r", "\n").splitlines()
+    except OSError:
+        return ""
+    lines = [line for line in lines if line.strip()]
+    if len(lines) <= head + tail:
+        return "\n".join(lines)
+    return "\n".join([*lines[:head], f"... ({len(lines) - head - tail} lines) ...", *lines[-tail:]])
+
+
+class Search:
+    """One search run on one workspace. Create, `await run()`; user actions are methods."""
+
+    def __init__(
+        self,
+        config: Config,
+        proposers: list[Proposer],
+        *,
+        policy: Policy | None = None,
+        slots: list[Slot] | None = None,
+        max_experiments: int | None = None,
+        seed: int | None = None,
+        exit_when_idle: bool = True,
+        listeners: list[Callable[[Event], None]] | None = None,
+    ):
+        if not proposers:
+            raise ValueError("no agents — give at least one, e.g. --agents explorer@mutator")
+        self.config = config
+        self.goal = config.target.goal
+        self.proposers = proposers
+        self.policy = policy or make_policy(config.search.policy)
+        self.slots = slots or detect_slots(
+            config.search.slots, cpu_threads=config.search.cpu_threads
+        )
+        self.max_experiments = max_experiments
+        self.seed = config.search.seed if seed is None else seed
+        self.exit_when_idle = exit_when_idle
+        self.listeners = list(listeners or [])
+        self.paused = False
+        self.run_name = ""
+        self.base_commit = ""
+        self.hints: list[str] = []
+        self.started = 0  # experiments started by this process (the root excluded)
+        self.cost_usd = 0.0
+        self.tree = Tree(self.goal)
+        self.busy: dict[str, Slot] = {}  # node id -> slot it runs on
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._proposals: dict[str, asyncio.Task[None]] = {}
+        self._persona_use: dict[str, int] = {}
+        self._failures: dict[str, int] = {}  # persona label -> failed proposals in a row
+        self._cooldown: dict[str, float] = {}  # persona label -> monotonic time it may go again
+        self._failed_in_a_row = 0
+        self._latency: list[float] = []  # proposal latencies, for the pipeline depth
+        self._durations: list[float] = []  # experiment durations
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._budget_noted = False
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-store")
+        self._git_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-git")
+        self.store: Store | None = None
+        self.git: GitWorkspace | None = None
+        self.started_at = time.time()
+
+    # -- plumbing ----------------------------------------------------------------------
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+    async def _git(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._git_thread, fn, *args)
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def notice(self, text: str, level: str = "info") -> None:
+        self.emit(Notice(text, level))
+
+    async def _save(self, node: Node) -> None:
+        await self._db(self.store.save_node, copy.copy(node))  # type: ignore[union-attr]
+        self.emit(NodeChanged(copy.copy(node)))
+
+    async def _event(self, kind: str, node: str = "", **data: Any) -> None:
+        await self._db(functools.partial(self.store.add_event, kind, node, **data))  # type: ignore[union-attr]
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.config.state_dir / "logs"
+
+    def log_path(self, node: str) -> Path:
+        return self.log_dir / f"{node}.log"
+
+    def branch(self, node: str) -> str:
+        return f"autoresearch/{self.run_name}/{node}"
+
+    # -- open / resume -----------------------------------------------------------------
+    def _open_sync(self) -> list[Node]:
+        """Open or create the run; return the nodes. Runs on the store thread."""
+        cfg = self.config
+        self.store = Store(cfg.state_dir / "state.db")
+        self.git = GitWorkspace(cfg.root, cfg.state_dir)
+        self.run_name = self.store.get_meta("run")
+        if not self.run_name:
+            self.run_name = time.strftime("%Y%m%d-%H%M%S")
+            self.base_commit = self.git.head_commit()
+            self.store.set_meta("run", self.run_name)
+            self.store.set_meta("base", self.base_commit)
+            self.store.set_meta("created_at", str(time.time()))
+            self.store.set_meta("seed", str(self.seed))
+            root = Node(
+                id=ROOT_ID, parent=None, status="ready", kind="root", persona="base",
+                description="base commit", branch=self.branch(ROOT_ID),
+                commit=self.base_commit, created_at=time.time(), seed=self.seed,
+            )  # fmt: skip
+            self.git.set_branch(root.branch, root.commit)
+            self.store.save_node(root)
+            self.store.add_event("start", "", run=self.run_name, base=self.base_commit)
+        else:
+            self.base_commit = self.store.get_meta("base")
+            self.store.add_event("resume", "", run=self.run_name)
+        nodes = self.store.load_nodes()
+        kept = []
+        for node in nodes:
+            if node.status == "running":
+                if node.pid and group_has_marker(node.pid, f"AR_NODE={node.id}"):
+                    kill_group(node.pid)
+                node.status, node.slot, node.pid, node.started_at = "ready", "", 0, None
+                self.store.clear_points(node.id)
+                self.store.save_node(node)
+                self.store.add_event(
+                    "requeue", node.id, reason="was running when the runner stopped"
+                )
+            elif node.status == "proposing":
+                self.store.delete_node(node.id)
+                self.store.add_event(
+                    "drop", node.id, reason="proposal unfinished when the runner stopped"
+                )
+                continue
+            kept.append(node)
+        self.git.clean_worktrees()
+        self.hints = [e["data"].get("text", "") for e in self.store.events("hint")]
+        self.cost_usd = self.store.call_totals()[""]["cost_usd"] or 0.0
+        return kept
+
+    async def open(self) -> None:
+        nodes = await self._db(self._open_sync)
+        self.tree = Tree(self.goal, nodes)
+        for node in nodes:
+            self.emit(NodeChanged(copy.copy(node)))
+
+    # -- the loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Search until the experiment budget is spent (or, headless, nothing is left)."""
+        if self.store is None:
+            await self.open()
+        try:
+            while True:
+                self._wake.clear()
+                self._start_runs()
+                self._start_proposals()
+                if self._finished():
+                    break
+                await self._wake.wait()
+        finally:
+            await self._shutdown()
+
+    def _finished(self) -> bool:
+        if self._runs or self._proposals:
+            return False
+        if self._stopping:
+            return True
+        if not self.exit_when_idle:
+            return False
+        return not any(self._runnable()) and not self._cooling_down()
+
+    def _cooling_down(self) -> bool:
+        """Some persona waits out a back-off, and the search still wants proposals."""
+        if self.max_experiments is not None and self.started >= self.max_experiments:
+            return False
+        return self._failed_in_a_row < MAX_FAILED_IN_A_ROW and any(
+            t > time.monotonic() for t in self._cooldown.values()
+        )
+
+    def _runnable(self) -> list[Node]:
+        nodes = [n for n in self.tree if n.status == "ready" and n.id not in self._runs]
+        nodes = [n for n in nodes if not self.tree.is_pruned(n.id)]
+        if self._stopping or (self.paused and not self.exit_when_idle):
+            return []
+        if self.max_experiments is not None and self.started >= self.max_experiments:
+            nodes = [n for n in nodes if n.kind == "root"]
+        return sorted(nodes, key=lambda n: (n.kind != "root", n.id))
+
+    def _start_runs(self) -> None:
+        free = [s for s in self.slots if s not in self.busy.values()]
+        if self.policy.sequential:
+            free = free[: max(0, 1 - len(self._runs))]
+        for slot, node in zip(free, self._runnable(), strict=False):
+            if node.kind != "root":
+                self.started += 1
+            self.busy[node.id] = slot
+            self._runs[node.id] = asyncio.create_task(self._run_node(node, slot))
+
+    def _pipeline_target(self) -> int:
+        """How many proposals should be waiting or in flight beyond the running nodes."""
+        free = len(self.slots) - len(self._runs)
+        if self._latency and self._durations:
+            ratio = sorted(self._latency)[len(self._latency) // 2] / max(
+                1e-3, sorted(self._durations)[len(self._durations) // 2]
+            )
+        else:
+            ratio = 0.5
+        ahead = min(len(self.slots), math.ceil(len(self.slots) * ratio))
+        return max(0, free) + ahead + self.config.search.lookahead
+
+    def _budget_left(self) -> bool:
+        cap = self.config.search.max_cost_usd
+        if cap and self.cost_usd >= cap:
+            if not self._budget_noted:
+                self._budget_noted = True
+                self.notice(
+                    f"budget reached: ${self.cost_usd:.2f} of ${cap:.2f} — no new proposals; "
+                    "raise [search] max_cost_usd to go on",
+                    "warning",
+                )
+            return False
+        return True
+
+    def _start_proposals(self) -> None:
+        if self._stopping or self.paused or not self._budget_left():
+            return
+        if self._failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+            return
+        if self.policy.sequential and (self._runs or self._proposals or self._runnable()):
+            return
+        waiting = len(self._proposals) + sum(1 for n in self._runnable() if n.kind != "root")
+        room = self._pipeline_target() - waiting
+        if self.max_experiments is not None:
+            room = min(room, self.max_experiments - self.started - waiting)
+        if self.policy.sequential:
+            room = min(room, 1)
+        can_debug = any(getattr(p, "can_debug", False) for p in self.proposers)
+        for _ in range(max(0, room)):
+            parent_id = self.policy.choose(
+                self.tree, can_debug=can_debug, max_debug_depth=self.config.search.max_debug_depth
+            )
+            if parent_id is None:
+                return
+            parent = self.tree[parent_id]
+            kind = "debug" if parent.status in BROKEN else "improve"
+            proposer = self._pick_proposer(kind)
+            if proposer is None:
+                return
+            node = Node(
+                id=node_id(self.tree.next_index()),
+                parent=parent_id,
+                status="proposing",
+                kind=kind,
+                persona=proposer.spec.persona,
+                backend=proposer.spec.backend,
+                model=proposer.spec.model,
+                created_at=time.time(),
+                seed=self.seed,
+            )
+            self.tree.add(node)
+            self._proposals[node.id] = asyncio.create_task(self._propose(node, proposer))
+
+    def _pick_proposer(self, kind: str) -> Proposer | None:
+        """Weighted round robin over the personas not in back-off; None: all are."""
+        pool = self.proposers
+        if kind == "debug":
+            pool = [p for p in pool if getattr(p, "can_debug", False)]
+            named = [p for p in pool if p.spec.persona == "debugger"]
+            pool = named or pool
+        else:
+            pool = [p for p in pool if p.spec.persona != "debugger"] or pool
+        now = time.monotonic()
+        pool = [p for p in pool if self._cooldown.get(p.spec.label, 0.0) <= now]
+        if not pool:
+            return None
+        return min(
+            pool,
+            key=lambda p: (self._persona_use.get(p.spec.label, 0) + 1) / max(p.spec.weight, 1e-9),
+        )
+
+    # -- proposing ---------------------------------------------------------------------
+    def _request(self, node: Node, files: dict[str, str], worktree: Path | None) -> ProposalRequest:
+        tree = self.tree
+        parent = tree[node.parent]  # type: ignore[index]
+
+        def tried(n: Node) -> TriedChange:
+            return TriedChange(
+                n.id, n.description, n.status, n.metric, tree.delta_parent(n), n.persona
+            )
+
+        near: list[Node] = tree.children(parent.id)
+        if parent.parent is not None:
+            for uncle in tree.children(parent.parent):
+                if uncle.id != parent.id:
+                    near += [uncle, *tree.children(uncle.id)]
+        near = [n for n in near if n.id != node.id and n.description and n.status != "proposing"]
+        best = tree.best()
+        root = tree.root
+        return ProposalRequest(
+            workspace=self.config.root,
+            parent_id=parent.id,
+            parent_files=files,
+            editable=list(self.config.target.editable),
+            metric=self.config.target.metric,
+            goal=self.goal,
+            seed=self.seed,
+            kind=node.kind,  # type: ignore[arg-type]
+            worktree=worktree,
+            parent_metric=parent.metric if parent.has_metric else None,
+            base_metric=root.metric if root is not None and root.has_metric else None,
+            lineage=[tried(n) for n in tree.lineage(parent.id)],
+            tried=[tried(n) for n in sorted(near, key=lambda n: n.id)[-40:]],
+            best=tried(best) if best is not None else None,
+            hints=list(self.hints),
+            crash_log=log_excerpt(self.log_path(parent.id), *CRASH_LOG_LINES)
+            if node.kind == "debug"
+            else "",
+            tried_descriptions={c.description for c in tree.children(parent.id) if c.description},
+        )
+
+    async def _propose(self, node: Node, proposer: Proposer) -> None:
+        label = proposer.spec.label
+        self._persona_use[label] = self._persona_use.get(label, 0) + 1
+        await self._save(node)
+        parent = self.tree[node.parent]  # type: ignore[index]
+        editable = self.config.target.editable
+        worktree: Path | None = None
+        start = time.monotonic()
+        try:
+            files = await self._git(self.git.read_files, parent.commit, editable)  # type: ignore[union-attr]
+            if proposer.spec.backend == "command":
+                worktree = await self._git(self.git.add_worktree, node.id, parent.commit)  # type: ignore[union-attr]
+            proposal = await proposer.propose(self._request(node, files, worktree))
+            self._check_proposal(proposal, files)
+            self._latency.append(time.monotonic() - start)
+            await self._accept(node, parent, proposal)
+            self._failures[label] = self._failed_in_a_row = 0
+        except ProposalFailed as exc:
+            await self._proposal_failed(node, label, exc.reason, exc.reply, exc.calls)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a persona's bug or a full disk must not stop the search
+            await self._proposal_failed(node, label, f"{type(exc).__name__}: {exc}", "", [])
+        finally:
+            if worktree is not None:
+                await self._git(self.git.remove_worktree, worktree)  # type: ignore[union-attr]
+            self._proposals.pop(node.id, None)
+            self.wake()
+
+    def _check_proposal(self, proposal: Proposal, parent_files: dict[str, str]) -> None:
+        editable = set(self.config.target.editable)
+        outside = sorted(set(proposal.files) - editable)
+        if outside:
+            raise ProposalFailed(
+                f"the proposal changes {', '.join(outside)}, which is not editable",
+                reply=proposal.reply,
+                calls=proposal.calls,
+            )
+        if all(parent_files.get(p) == s for p, s in proposal.files.items()):
+            raise ProposalFailed(
+                "the proposal changes nothing", reply=proposal.reply, calls=proposal.calls
+            )
+        if not proposal.description.strip():
+            proposal.description = "(no description)"
+
+    async def _accept(self, node: Node, parent: Node, proposal: Proposal) -> None:
+        description = proposal.description.strip().splitlines()[0][:200]
+        node.description = description
+        node.rationale = proposal.rationale
+        node.model = proposal.model or node.model
+        node.branch = self.branch(node.id)
+        message = (
+            f"{description}\n\npersona: {node.persona}\nparent: {parent.id}\nnode: {node.id}\n"
+            + (f"\n{proposal.rationale}\n" if proposal.rationale else "")
+        )
+        node.commit = await self._git(
+            self.git.commit_files,  # type: ignore[union-attr]
+            parent.commit,
+            proposal.files,
+            message,
+            node.branch,
+            f"{node.persona} (autoresearch-tui)",
+        )
+        await self._record_calls(node, proposal.calls)
+        if proposal.reply:
+            await self._write_reply(node, proposal.reply)
+        node.status = "ready"
+        await self._save(node)
+        await self._event("proposed", node.id, parent=parent.id, persona=node.persona)
+
+    async def _proposal_failed(
+        self, node: Node, label: str, reason: str, reply: str, calls: list
+    ) -> None:
+        failures = self._failures[label] = self._failures.get(label, 0) + 1
+        self._failed_in_a_row += 1
+        delay = BACKOFF_S[min(failures - 1, len(BACKOFF_S) - 1)]
+        if delay:
+            self._cooldown[label] = time.monotonic() + delay
+            asyncio.get_running_loop().call_later(delay, self.wake)
+        if self._failed_in_a_row == MAX_FAILED_IN_A_ROW:
+            self.notice(
+                f"{MAX_FAILED_IN_A_ROW} proposals failed in a row (last: {reason[:120]}) — "
+                f"no new proposals; see {self.log_dir}/*.reply.md and the agents' settings",
+                "error",
+            )
+        node.status = "failed"
+        node.reason = reason.splitlines()[0][:300] if reason else "failed"
+        node.finished_at = time.time()
+        await self._record_calls(node, calls)
+        if reply:
+            await self._write_reply(node, reply)
+        await self._save(node)
+        await self._event("proposal-failed", node.id, reason=node.reason, persona=node.persona)
+
+    async def _record_calls(self, node: Node, calls: list) -> None:
+        if calls:
+            self.cost_usd += sum(c.cost_usd for c in calls)
+            await self._db(self.store.add_calls, node.id, list(calls))  # type: ignore[union-attr]
+
+    async def _write_reply(self, node: Node, reply: str) -> None:
+        path = self.log_dir / f"{node.id}.reply.md"
+        await self._db(
+            lambda: (path.parent.mkdir(parents=True, exist_ok=True), path.write_text(reply))
+        )
+
+    # -- running -----------------------------------------------------------------------
+    def _readonly_changed(self, worktree: Path) -> str:
+        """The first readonly file whose content differs from the base commit, or ""."""
+        for path, blob in self._readonly_ids.items():
+            try:
+                data = (worktree / path).read_bytes()
+            except OSError:
+                return path
+            if git_blob_id(data) != blob:
+                return path
+        return ""
+
+    async def _run_node(self, node: Node, slot: Slot) -> None:
+        target = self.config.target
+        node.status, node.slot = "running", slot.name
+        node.started_at, node.finished_at = time.time(), None
+        node.metric, node.reason = None, ""
+        await self._save(node)
+        await self._db(self.store.clear_points, node.id)  # type: ignore[union-attr]
+        worktree: Path | None = None
+        parser = OutputParser(target.metric, target.metric_regex)
+        last_emit = 0.0
+        pending_lines: list[str] = []
+        store = self.store
+        assert store is not None
+
+        def on_start(pid: int) -> None:
+            node.pid = pid  # so a later start can kill this group if we die
+            self._db_thread.submit(store.save_node, copy.copy(node))
+
+        def on_output(lines: list[str], elapsed: float) -> None:
+            nonlocal last_emit
+            pending_lines.extend(lines)
+            if time.monotonic() - last_emit >= PROGRESS_EVERY_S:
+                last_emit = time.monotonic()
+                flush(elapsed)
+
+        def flush(elapsed: float) -> None:
+            points = parser.take_points()
+            if points:
+                rows = [(step, loss, t, parser.progress) for step, loss, t in points]
+                self._db_thread.submit(store.add_points, node.id, rows)
+            self.emit(
+                Progress(node.id, slot.name, elapsed, parser.progress, points, pending_lines[:])
+            )
+            pending_lines.clear()
+
+        requeue = False
+        try:
+            worktree = await self._git(self.git.add_worktree, node.id, node.commit)  # type: ignore[union-attr]
+            changed = self._readonly_changed(worktree)
+            if changed:
+                node.status, node.reason = (
+                    "invalid",
+                    f"readonly file {changed} differs from the base",
+                )
+                return
+            env = experiment_env(
+                {
+                    **slot.env(),
+                    "AR_SEED": str(node.seed),
+                    "AR_NODE": node.id,
+                    "AR_RUN": self.run_name,
+                }
+            )
+            result = await run_command(
+                target.run, worktree, env, self.log_path(node.id), parser, target.timeout_s,
+                on_start=on_start, on_output=on_output,
+            )  # fmt: skip
+            flush(result.elapsed)
+            self._durations.append(result.elapsed)
+            if result.timed_out:
+                node.status, node.reason = (
+                    "timeout",
+                    f"killed after the {target.timeout_s:g}s timeout",
+                )
+            elif changed := self._readonly_changed(worktree):
+                node.status, node.reason = (
+                    "invalid",
+                    f"readonly file {changed} was changed by the run",
+                )
+            elif reason := parser.crash_reason(result.returncode):
+                node.status, node.reason = "crashed", reason
+            else:
+                node.status, node.metric = "done", parser.value
+        except asyncio.CancelledError:
+            requeue = True  # stopped by a prune or by shutdown: it may run again later
+            node.status, node.reason = "ready", "stopped before it finished"
+            raise
+        except OSError as exc:  # a full disk, a vanished worktree: record it, go on
+            node.status, node.reason = "crashed", f"runner error: {exc}"
+        finally:
+            node.finished_at = None if requeue else time.time()
+            node.slot, node.pid = "", 0
+            if requeue:
+                node.started_at = None
+            await asyncio.shield(self._finish_run(node, worktree, requeue))
+
+    async def _finish_run(self, node: Node, worktree: Path | None, requeue: bool) -> None:
+        if worktree is not None:
+            await self._git(self.git.remove_worktree, worktree)  # type: ignore[union-attr]
+        if requeue:
+            await self._db(self.store.clear_points, node.id)  # type: ignore[union-attr]
+        else:
+            note = (
+                f"{self.config.target.metric}: {node.metric}"
+                if node.has_metric
+                else f"{node.status}: {node.reason}"
+            )
+            await self._git(self.git.add_note, node.commit, note)  # type: ignore[union-attr]
+        await self._save(node)
+        await self._event(
+            "finished" if not requeue else "stopped",
+            node.id,
+            status=node.status,
+            metric=node.metric,
+        )
+        self.busy.pop(node.id, None)
+        self._runs.pop(node.id, None)
+        if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
+            self.notice(
+                f"the base commit's run {node.status}: {node.reason} — fix the workspace "
+                f"(log: {self.log_path(node.id)})",
+                "error",
+            )
+            self._stopping = True
+        self.wake()
+
+    @property
+    def _readonly_ids(self) -> dict[str, str]:
+        if not hasattr(self, "_readonly_cache"):
+            self._readonly_cache = self.git.blob_ids(self.base_commit, self.config.target.readonly)  # type: ignore[union-attr]
+        return self._readonly_cache
+
+    # -- user actions (called on the loop thread) ----------------------------------------
+    async def prune(self, node_id: str, pruned: bool = True) -> None:
+        """Prune (or unprune) a subtree: it leaves the frontier; its runs are stopped."""
+        node = self.tree[node_id]
+        node.pruned = pruned
+        await self._save(node)
+        await self._event("prune" if pruned else "unprune", node_id)
+        if pruned:
+            for nid in self.tree.subtree(node_id):
+                if (task := self._runs.get(nid)) is not None:
+                    task.cancel()
+        self.wake()
+
+    async def set_boost(self, node_id: str, boost: float) -> None:
+        node = self.tree[node_id]
+        node.boost = boost
+        await self._save(node)
+        await self._event("boost", node_id, boost=boost)
+        self.wake()
+
+    async def add_hint(self, text: str) -> None:
+        self.hints.append(text)
+        await self._event("hint", "", text=text)
+
+    async def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        await self._event("pause" if paused else "resume")
+        self.wake()
+
+    def stop(self) -> None:
+        """Stop: no new work; running experiments are killed and re-queued for a resume."""
+        self._stopping = True
+        for task in itertools.chain(self._runs.values(), self._proposals.values()):
+            task.cancel()
+        self.wake()
+
+    async def _shutdown(self) -> None:
+        tasks = list(self._runs.values()) + list(self._proposals.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for node in list(self.tree):
+            if node.status == "proposing":
+                self.tree.remove(node.id)
+                await self._db(self.store.delete_node, node.id)  # type: ignore[union-attr]
+        if self.store is not None:
+            await self._event("stop")
+            await self._db(self.store.close)
+        self._db_thread.shutdown(wait=True)
+        self._git_thread.shutdown(wait=True)

@@ -1,0 +1,164 @@
+"""The run's persistent state: `.autoresearch/state.db`, SQLite through sqlite-utils.
+
+Tables: `meta` (run name, base commit, seed), `nodes` (one row per `Node`), `points`
+(loss curves), `events` (every user action and scheduler decision, timestamped) and
+`calls` (agent calls: tokens, cost, latency). WAL mode, so readers (`status`, the TUI)
+never block the writer. A `Store` is used from one thread at a time; the scheduler gives
+it a thread of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from autoresearch_tui.agents.proposer import CallRecord
+from autoresearch_tui.search.model import Node
+
+NODE_FIELDS = [f.name for f in fields(Node)]
+CALL_FIELDS = [f.name for f in fields(CallRecord)]
+
+
+def _node_row(node: Node) -> dict[str, Any]:
+    row = asdict(node)
+    row["pruned"] = int(node.pruned)
+    row["other_parents"] = json.dumps(node.other_parents)
+    return row
+
+
+def _row_node(row: dict[str, Any]) -> Node:
+    values = {k: row[k] for k in NODE_FIELDS if k in row}
+    values["pruned"] = bool(values.get("pruned"))
+    values["other_parents"] = json.loads(values.get("other_parents") or "[]")
+    return Node(**values)
+
+
+class Store:
+    """Typed access to state.db. `path=None` opens an in-memory database (tests, benches)."""
+
+    def __init__(self, path: Path | None, *, readonly: bool = False):
+        if path is None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+        elif readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        if not readonly:
+            if path is not None:
+                self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._create()
+
+    def _create(self) -> None:
+        db = self.db
+        if "meta" not in db.table_names():
+            db["meta"].create({"key": str, "value": str}, pk="key")
+        if "nodes" not in db.table_names():
+            db["nodes"].create(
+                {
+                    "id": str, "parent": str, "status": str, "kind": str, "persona": str,
+                    "backend": str, "model": str, "description": str, "rationale": str,
+                    "branch": str, "commit": str, "metric": float, "reason": str,
+                    "pruned": int, "boost": float, "slot": str, "seed": int, "pid": int,
+                    "created_at": float, "started_at": float, "finished_at": float,
+                    "other_parents": str,
+                },
+                pk="id",
+            )  # fmt: skip
+            db["nodes"].create_index(["parent"])
+        if "points" not in db.table_names():
+            db["points"].create(
+                {"node": str, "step": int, "loss": float, "elapsed": float, "progress": float}
+            )
+            db["points"].create_index(["node", "step"])
+        if "events" not in db.table_names():
+            db["events"].create(
+                {"id": int, "ts": float, "kind": str, "node": str, "data": str}, pk="id"
+            )
+        if "calls" not in db.table_names():
+            db["calls"].create(
+                {
+                    "id": int, "ts": float, "node": str, "persona": str, "backend": str,
+                    "model": str, "input_tokens": int, "output_tokens": int,
+                    "cached_tokens": int, "latency_s": float, "cost_usd": float, "error": str,
+                },
+                pk="id",
+            )  # fmt: skip
+
+    # -- meta --------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str = "") -> str:
+        rows = list(self.db.query("select value from meta where key = ?", [key]))
+        return rows[0]["value"] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    # -- nodes -------------------------------------------------------------------------
+    def save_node(self, node: Node) -> None:
+        self.db["nodes"].upsert(_node_row(node), pk="id")
+
+    def delete_node(self, node_id: str) -> None:
+        self.db["nodes"].delete_where("id = ?", [node_id])
+
+    def load_nodes(self) -> list[Node]:
+        return [_row_node(r) for r in self.db.query("select * from nodes order by id")]
+
+    # -- points, events, calls ---------------------------------------------------------
+    def add_points(self, node_id: str, points: Iterable[tuple[int, float, float, float]]) -> None:
+        rows = [
+            {"node": node_id, "step": s, "loss": loss, "elapsed": t, "progress": p}
+            for s, loss, t, p in points
+        ]
+        if rows:
+            self.db["points"].insert_all(rows)
+
+    def clear_points(self, node_id: str) -> None:
+        self.db["points"].delete_where("node = ?", [node_id])
+
+    def load_points(self, node_id: str) -> list[tuple[int, float]]:
+        rows = self.db.query(
+            "select step, loss from points where node = ? order by rowid", [node_id]
+        )
+        return [(r["step"], r["loss"]) for r in rows]
+
+    def add_event(self, kind: str, node: str = "", **data: Any) -> None:
+        self.db["events"].insert(
+            {"ts": time.time(), "kind": kind, "node": node, "data": json.dumps(data)}
+        )
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("where kind = ?", [kind]) if kind else ("", [])
+        rows = self.db.query(f"select * from events {where} order by id", args)
+        return [{**r, "data": json.loads(r["data"] or "{}")} for r in rows]
+
+    def add_calls(self, node_id: str, calls: Iterable[CallRecord]) -> None:
+        rows = [{"ts": time.time(), "node": node_id, **asdict(c)} for c in calls]
+        if rows:
+            self.db["calls"].insert_all(rows)
+
+    def call_totals(self) -> dict[str, dict[str, float]]:
+        """Per persona: calls, tokens, cost; key "" is the run total."""
+        rows = list(
+            self.db.query(
+                "select persona, count(*) as calls, sum(input_tokens) as input_tokens, "
+                "sum(output_tokens) as output_tokens, sum(cached_tokens) as cached_tokens, "
+                "sum(cost_usd) as cost_usd, sum(error != '') as errors "
+                "from calls group by persona order by persona"
+            )
+        )
+        totals: dict[str, dict[str, float]] = {r.pop("persona"): r for r in rows}
+        keys = ("calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "errors")
+        totals[""] = {k: sum(r[k] or 0 for r in rows) for k in keys}
+        return totals
+
+    def close(self) -> None:
+        self.db.conn.close()

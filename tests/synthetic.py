@@ -1,0 +1,99 @@
+"""A synthetic research target for the engine's tests: `train.py` prints a metric that
+is a known formula of its module-level constants, in autoresearch's output format, in
+well under a second. Knobs let a test make it crash, hang, or touch its readonly file."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import textwrap
+from pathlib import Path
+
+TRAIN_PY = textwrap.dedent(
+    '''\
+    """Synthetic trainer: val_bpb is a bowl around LR=0.08, DEPTH=12, WARMUP=0.2."""
+    import math
+    import sys
+    import time
+
+    LR = 0.04  # learning rate
+    DEPTH = 8
+    WARMUP = 0.1
+    USE_BIAS = False
+    ACT = "relu"
+    KNOBS = dict(crash=False, hang_s=0.0, touch_readonly=False, nan=False)  # not for the mutator
+
+    if ACT not in ("relu", "gelu", "silu"):
+        raise ValueError(ACT)
+
+
+    def score():
+        value = 1.0 + (math.log2(LR / 0.08)) ** 2 * 0.05 + ((DEPTH - 12) / 8) ** 2 * 0.1
+        value += (WARMUP - 0.2) ** 2 + (0.01 if USE_BIAS else 0.0)
+        value += {"relu": 0.02, "gelu": 0.0, "silu": 0.01}[ACT]
+        return value
+
+
+    if KNOBS["touch_readonly"]:
+        open("prepare.py", "a").write("# changed\\n")
+    if KNOBS["crash"]:
+        raise RuntimeError("synthetic crash")
+    time.sleep(KNOBS["hang_s"])
+    final = float("nan") if KNOBS["nan"] else score()
+    for step in range(5):
+        loss = final + (5 - step) * 0.3
+        print(f"step {step:05d} ({(step + 1) * 20:.1f}%) | loss: {loss:.6f} | dt: 1ms", end="\\r")
+    print()
+    print("---")
+    print(f"val_bpb:          {final:.6f}")
+    print("training_seconds: 0.1")
+    '''
+)
+
+PREPARE_PY = "TIME_BUDGET = 1\n"
+
+TOML = textwrap.dedent(
+    """\
+    [target]
+    editable  = ["train.py"]
+    readonly  = ["prepare.py"]
+    run       = "python train.py"
+    metric    = "val_bpb"
+    goal      = "min"
+    timeout_s = 30
+
+    [search]
+    policy = "best-first"
+    slots  = 2
+
+    [[agents]]
+    persona = "explorer"
+    backend = "mutator"
+    """
+)
+
+
+def true_metric(lr: float, depth: int, warmup: float, use_bias: bool, act: str) -> float:
+    """The same formula, computed independently of the file."""
+    value = 1.0 + math.log2(lr / 0.08) ** 2 * 0.05 + ((depth - 12) / 8) ** 2 * 0.1
+    value += (warmup - 0.2) ** 2 + (0.01 if use_bias else 0.0)
+    return value + {"relu": 0.02, "gelu": 0.0, "silu": 0.01}[act]
+
+
+def git(path: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=path, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+
+def make_workspace(path: Path, *, train: str = TRAIN_PY, toml: str = TOML) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "train.py").write_text(train)
+    (path / "prepare.py").write_text(PREPARE_PY)
+    (path / "autoresearch.toml").write_text(toml)
+    (path / "program.md").write_text("# Synthetic program\nMinimise val_bpb.\n")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "base")
+    return path
