@@ -38,7 +38,8 @@ from autoresearch_tui.search.executor import (
     run_command,
 )
 from autoresearch_tui.search.gitops import GitWorkspace
-from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node, node_id
+from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node
+from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.policies import Policy, make_policy
 from autoresearch_tui.search.slots import Slot, detect_slots
@@ -313,7 +314,7 @@ class Search:
             if proposer is None:
                 return
             node = Node(
-                id=node_id(self.tree.next_index()),
+                id=node_id_for(self.tree.next_index()),
                 parent=parent_id,
                 status="proposing",
                 kind=kind,
@@ -642,6 +643,32 @@ class Search:
         await self._save(node)
         await self._event("boost", node_id, boost=boost)
         self.wake()
+
+    async def rerun(self, node_id: str) -> Node:
+        """Queue a seed repeat of a node's commit: a `rerun` child with another AR_SEED."""
+        target = self.tree[node_id]
+        if not target.commit:
+            raise ValueError(f"{node_id} has no commit to re-run ({target.status})")
+        repeats = [c for c in self.tree.children(node_id) if c.kind == "rerun"]
+        node = Node(
+            id=node_id_for(self.tree.next_index()),
+            parent=node_id,
+            status="ready",
+            kind="rerun",
+            persona=target.persona,
+            backend=target.backend,
+            model=target.model,
+            description=f"re-run of {node_id} (seed {self.seed + len(repeats) + 1})",
+            branch=target.branch,
+            commit=target.commit,
+            created_at=time.time(),
+            seed=self.seed + len(repeats) + 1,
+        )
+        self.tree.add(node)
+        await self._save(node)
+        await self._event("rerun", node.id, of=node_id, seed=node.seed)
+        self.wake()
+        return node
 
     async def add_hint(self, text: str) -> None:
         self.hints.append(text)

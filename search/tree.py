@@ -52,6 +52,10 @@ class Tree:
     def children(self, node_id: str) -> list[Node]:
         return [self[c] for c in self.graph.successors(node_id)]
 
+    def experiments(self, node_id: str) -> list[Node]:
+        """Children that are experiments of their own (not re-runs of this node)."""
+        return [c for c in self.children(node_id) if c.kind != "rerun"]
+
     def lineage(self, node_id: str) -> list[Node]:
         """Root -> node along first parents."""
         chain = []
@@ -79,7 +83,8 @@ class Tree:
 
     # -- metrics -----------------------------------------------------------------------
     def measured(self) -> list[Node]:
-        return [n for n in self if n.has_metric]
+        """Nodes with a metric of their own (re-runs are samples of their parent)."""
+        return [n for n in self if n.has_metric and n.kind != "rerun"]
 
     def best(self, *, include_pruned: bool = False) -> Node | None:
         """The node with the best metric (ties: the earliest)."""
@@ -92,6 +97,7 @@ class Tree:
         return best
 
     def delta_parent(self, node: Node) -> float | None:
+        """vs the parent (for a re-run: vs the first run of the same commit)."""
         if not node.has_metric or node.parent is None:
             return None
         parent = self[node.parent]

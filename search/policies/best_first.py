@@ -34,7 +34,7 @@ class BestFirst:
         self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3
     ) -> dict[str, float]:
         nodes = unpruned(tree)
-        measured = [n for n in nodes if n.has_metric]
+        measured = [n for n in nodes if n.has_metric and n.kind != "rerun"]
         values = [n.metric for n in measured]
         weights: dict[str, float] = {}
         if values:
@@ -44,10 +44,10 @@ class BestFirst:
             for node in measured:
                 z = sign * (median - node.metric) / scale  # type: ignore[operator]
                 value = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.lam * z))))
-                weights[node.id] = value / (1 + len(tree.children(node.id))) * node.boost
+                weights[node.id] = value / (1 + len(tree.experiments(node.id))) * node.boost
         elif speculative_root(tree):
             root = tree.root
-            weights[root.id] = 0.5 / (1 + len(tree.children(root.id))) * root.boost  # type: ignore[union-attr]
+            weights[root.id] = 0.5 / (1 + len(tree.experiments(root.id))) * root.boost  # type: ignore[union-attr]
         if can_debug:
             for node in nodes:
                 if debuggable(tree, node, max_debug_depth) and node.parent in weights:
