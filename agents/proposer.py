@@ -26,6 +26,9 @@ class AgentSpec:
     weight: float = 1.0
     max_tokens: int = 0  # 0: the backend's default
     timeout_s: float = 0.0  # 0: the backend's default
+    repairs: int = 2  # bad replies sent back to the model with the error, per proposal
+    max_retries: int = 2  # the SDK's retries of one call (429, 5xx, connection errors)
+    api_key_env: str = ""  # the variable holding the key; "": the backend's usual one
 
     @property
     def label(self) -> str:
@@ -70,7 +73,13 @@ class ProposalRequest:
 
 @dataclass
 class CallRecord:
-    """One model call (or one command-line agent run), for the `calls` table."""
+    """One model call (or one command-line agent run), for the `calls` table.
+
+    `input_tokens` counts the whole prompt, cached parts included; `cached_tokens` is
+    the part read from the provider's prompt cache and `cache_write_tokens` the part
+    written to it (Anthropic). `priced` is False when the model is not in the price
+    table (agents/pricing.py): its `cost_usd` is then 0, not a real cost.
+    """
 
     persona: str
     backend: str
@@ -81,6 +90,8 @@ class CallRecord:
     latency_s: float = 0.0
     cost_usd: float = 0.0
     error: str = ""
+    cache_write_tokens: int = 0
+    priced: bool = True
 
 
 @dataclass

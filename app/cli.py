@@ -6,6 +6,7 @@
     autoresearch-tui status DIR [--json]            the tree and the best node
     autoresearch-tui export DIR [NODE|best] [-o FILE] [--series]
     autoresearch-tui bench overhead|search ...      benchmarks
+    autoresearch-tui report DIR [-o OUTDIR]         report.md + progress.png for the morning
 
 Every user error is one line on stderr and exit code 2.
 """
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("node", nargs="?", default="best")
     export.add_argument("-o", "--output", type=Path, default=None)
     export.add_argument("--series", action="store_true", help="format-patch of the lineage")
+
+    report = sub.add_parser("report", help="write report.md and progress.png for a run")
+    report.add_argument("dir", type=Path, nargs="?", default=Path("."))
+    report.add_argument(
+        "-o", "--output", type=Path, default=None, help="folder (default DIR/.autoresearch/report)"
+    )
 
     bench = sub.add_parser("bench", help="benchmarks: overhead, search")
     bench.add_argument("suite", choices=("overhead", "search"))
@@ -138,9 +145,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     tree = snap.tree
     best = snap.best
 
+    spread = tree.noise_spread()
+    marks = {"confirmed": " ✓", "unconfirmed": " ?", "seed-only": " (seed only)"}
+
     def label(n: Node) -> str:
+        mark = marks.get(tree.gain_state(n.id, spread), "")
+        merged = f" (merge of {n.parent} + {', '.join(n.other_parents)})" if n.other_parents else ""
         text = (
-            f"{n.id} {n.persona} {fmt_metric(n.metric)} {fmt_delta(tree.delta_parent(n))} "
+            f"{n.id}{mark} {n.persona} {fmt_metric(n.metric)} {fmt_delta(tree.delta_parent(n))}"
+            f"{merged} "
             f"[{n.status}{', pruned' if n.pruned else ''}"
             f"{f', boost {n.boost:g}' if n.boost != 1 else ''}] "
             f"{n.description if n.kind != 'root' else 'base ' + snap.base[:10]}"
@@ -156,9 +169,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     stack = [(root.id, view)]
     while stack:
         nid, branch = stack.pop()
-        added = [
-            (c.id, branch.add(label(c))) for c in sorted(tree.children(nid), key=lambda n: n.id)
-        ]
+        added = []
+        for c in sorted(tree.children(nid), key=lambda n: n.id):
+            if c.parent != nid:  # a merge node seen from its second parent: a pointer only
+                branch.add(escape(f"→ {c.id} (merged into {c.parent}'s branch)"))
+            else:
+                added.append((c.id, branch.add(label(c))))
         stack.extend(reversed(added))
     console = Console()
     console.print(view)
@@ -167,7 +183,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                       f"({fmt_delta(tree.delta_base(best))} vs base) — {best.description}")  # fmt: skip
     total = snap.calls.get("", {})
     if total.get("calls"):
-        console.print(f"agent calls: {int(total['calls'])}, cost ${total['cost_usd'] or 0:.2f}")
+        unpriced = f" ({int(total['unpriced'])} unpriced)" if total.get("unpriced") else ""
+        console.print(
+            f"agent calls: {int(total['calls'])}, cost ${total['cost_usd'] or 0:.2f}{unpriced}"
+        )
+    from autoresearch_tui.search.snapshot import persona_stats
+
+    for persona, st in persona_stats(tree, snap.calls).items():
+        rate = f" ({st['improve_rate']:.0%})" if st["improve_rate"] is not None else ""
+        console.print(
+            escape(
+                f"  {persona}: {st['proposals']} proposed, {st['failed']} failed, "
+                f"{st['tried']} run, {st['improved']} improved{rate}; "
+                f"{int(st['calls']['calls'])} calls, ${st['calls']['cost_usd'] or 0:.2f}"
+            )
+        )
     return 0
 
 
@@ -179,6 +209,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         node = resolve_node(snap, args.node)
     except LookupError as exc:
         raise UsageError(str(exc.args[0])) from None
+    if not snap.tree.is_confirmed(node.id):
+        state = snap.tree.gain_state(node.id)
+        print(
+            f"autoresearch-tui: warning: {node.id} is not a confirmed gain ({state}: "
+            "not re-run, or within the run-to-run noise of its parent) — "
+            "`autoresearch-tui status` shows which nodes are",
+            file=sys.stderr,
+        )
     patch = export_patch(snap, node, series=args.series)
     if args.output is None:
         sys.stdout.write(patch)
@@ -188,6 +226,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"wrote {args.output} ({node.id}, {snap.config.target.metric} {node.metric})",
             file=sys.stderr,
         )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from autoresearch_tui.app.report import write_report
+    from autoresearch_tui.search.snapshot import load_snapshot
+
+    snap = load_snapshot(load_config(args.dir, check_clean=False))
+    out = args.output or snap.config.state_dir / "report"
+    md, png = write_report(snap, out)
+    print(f"wrote {md}\nwrote {png}")
     return 0
 
 
@@ -230,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         handler = {
             "init": cmd_init, "run": cmd_run, "status": cmd_status,
-            "export": cmd_export, "bench": cmd_bench,
+            "export": cmd_export, "bench": cmd_bench, "report": cmd_report,
         }[args.command]  # fmt: skip
         return handler(args)
     except (ConfigError, UsageError) as exc:

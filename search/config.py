@@ -47,6 +47,12 @@ class SearchConfig:
     max_debug_depth: int = 3  # AIDE: at most 3 debug steps in a row below a crash
     lookahead: int = 0  # proposals kept ready beyond the free slots; 0 = one per slot
     seed: int = 0
+    base_runs: int = 3  # runs of the base at the start, to measure run-to-run spread
+    confirm_runs: int = 1  # re-runs of a node about to become the best; 0 = none
+    merge: bool = True  # merge improving branches that changed different things
+    uct_c: float = 0.5  # the `uct` policy's exploration constant
+    bandit: bool = False  # pick personas by confirmed gains per unit cost
+    bandit_c: float = 0.5  # the persona bandit's exploration constant
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,25 @@ def _search(raw: dict[str, Any]) -> SearchConfig:
         max_debug_depth=_int(raw.get("max_debug_depth", 3), "[search] max_debug_depth"),
         lookahead=_int(raw.get("lookahead", 0), "[search] lookahead"),
         seed=_int(raw.get("seed", 0), "[search] seed"),
+        base_runs=_int(raw.get("base_runs", 3), "[search] base_runs", minimum=1),
+        confirm_runs=_int(raw.get("confirm_runs", 1), "[search] confirm_runs"),
+        merge=_bool(raw.get("merge", True), "[search] merge"),
+        uct_c=_number(raw.get("uct_c", 0.5), "[search] uct_c"),
+        bandit=_bool(raw.get("bandit", False), "[search] bandit"),
+        bandit_c=_number(raw.get("bandit_c", 0.5), "[search] bandit_c"),
     )
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{CONFIG_NAME}: {where} must be true or false")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{CONFIG_NAME}: {where} must be a number >= 0")
+    return float(value)
 
 
 def _agent(raw: Any, index: int) -> AgentSpec:

@@ -61,15 +61,26 @@ class GitWorkspace:
                 ids[p] = ""
         return ids
 
+    def merge_base(self, a: str, b: str) -> str:
+        """The best common ancestor commit of a and b."""
+        return self.repo.git.merge_base(a, b).strip()
+
     def changed_paths(self, old: str, new: str) -> list[str]:
         out = self.repo.git.diff("--name-only", old, new)
         return [line for line in out.splitlines() if line]
 
     # -- writing -----------------------------------------------------------------------
     def commit_files(
-        self, parent: str, files: dict[str, str], message: str, branch: str, author: str
+        self,
+        parent: str,
+        files: dict[str, str],
+        message: str,
+        branch: str,
+        author: str,
+        other_parents: list[str] | tuple[str, ...] = (),
     ) -> str:
-        """A commit = parent's tree with `files` replaced; `branch` points at it."""
+        """A commit = parent's tree with `files` replaced; `branch` points at it.
+        `other_parents` makes it a merge commit (a merge node's second parent)."""
         fd, index = tempfile.mkstemp(prefix="ar-index-")
         os.close(fd)
         os.unlink(index)
@@ -86,7 +97,8 @@ class GitWorkspace:
                     mode = "100644"
                 g.update_index("--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
             new_tree = g.write_tree(env=env)
-            commit = g.commit_tree(new_tree, "-p", parent, "-m", message, env=env)
+            parents = [arg for p in (parent, *other_parents) for arg in ("-p", p)]
+            commit = g.commit_tree(new_tree, *parents, "-m", message, env=env)
             g.update_ref(f"refs/heads/{branch}", commit)
             return commit
         finally:

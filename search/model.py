@@ -47,6 +47,7 @@ class Node:
     started_at: float | None = None
     finished_at: float | None = None
     other_parents: list[str] = field(default_factory=list)  # merge nodes
+    seed_only: bool = False  # the edit changes only a seed: never a confirmed gain
 
     @property
     def has_metric(self) -> bool:

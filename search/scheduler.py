@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from autoresearch_tui.agents.proposer import (
     Proposer,
     TriedChange,
 )
+from autoresearch_tui.search.bandit import PersonaBandit
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.events import Event, NodeChanged, Notice, Progress
 from autoresearch_tui.search.executor import (
@@ -38,15 +39,20 @@ from autoresearch_tui.search.executor import (
     run_command,
 )
 from autoresearch_tui.search.gitops import GitWorkspace
+from autoresearch_tui.search.merge import MergePlan, merge_candidate, merge_files, tried_pairs
 from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node
 from autoresearch_tui.search.model import node_id as node_id_for
+from autoresearch_tui.search.noise import seed_only_change
 from autoresearch_tui.search.output import OutputParser
-from autoresearch_tui.search.policies import Policy, make_policy
+from autoresearch_tui.search.policies import Policy, make_policy, policy_options
 from autoresearch_tui.search.slots import Slot, detect_slots
 from autoresearch_tui.search.store import Store
 from autoresearch_tui.search.tree import Tree
 
 T = TypeVar("T")
+# An in-process stand-in for running the command (the search benchmark's landscapes):
+# (node, its editable files) -> (status, metric, reason).
+Executor = Callable[[Node, dict[str, str]], Awaitable[tuple[str, float | None, str]]]
 PROGRESS_EVERY_S = 0.25
 MAX_FAILED_IN_A_ROW = 50  # proposals; then the search stops asking and says why
 BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # by failures in a row
@@ -83,13 +89,16 @@ class Search:
         seed: int | None = None,
         exit_when_idle: bool = True,
         listeners: list[Callable[[Event], None]] | None = None,
+        executor: Executor | None = None,
     ):
         if not proposers:
             raise ValueError("no agents — give at least one, e.g. --agents explorer@mutator")
         self.config = config
         self.goal = config.target.goal
         self.proposers = proposers
-        self.policy = policy or make_policy(config.search.policy)
+        self.policy = policy or make_policy(
+            config.search.policy, **policy_options(config.search.policy, config.search)
+        )
         self.slots = slots or detect_slots(
             config.search.slots, cpu_threads=config.search.cpu_threads
         )
@@ -103,7 +112,11 @@ class Search:
         self.hints: list[str] = []
         self.started = 0  # experiments started by this process (the root excluded)
         self.cost_usd = 0.0
-        self.tree = Tree(self.goal)
+        self.tree = Tree(self.goal, required_samples=1 + config.search.confirm_runs)
+        self.executor = executor
+        self.bandit = PersonaBandit(config.search.bandit_c) if config.search.bandit else None
+        self._merge_tried: set[frozenset[str]] = set()
+        self._new_run = False
         self.busy: dict[str, Slot] = {}  # node id -> slot it runs on
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._proposals: dict[str, asyncio.Task[None]] = {}
@@ -111,6 +124,7 @@ class Search:
         self._failures: dict[str, int] = {}  # persona label -> failed proposals in a row
         self._cooldown: dict[str, float] = {}  # persona label -> monotonic time it may go again
         self._failed_in_a_row = 0
+        self._readonly_ids: dict[str, str] = {}  # readonly path -> blob id in the base
         self._latency: list[float] = []  # proposal latencies, for the pipeline depth
         self._durations: list[float] = []  # experiment durations
         self._wake = asyncio.Event()
@@ -177,6 +191,7 @@ class Search:
             )  # fmt: skip
             self.git.set_branch(root.branch, root.commit)
             self.store.save_node(root)
+            self._new_run = True
             self.store.add_event("start", "", run=self.run_name, base=self.base_commit)
         else:
             self.base_commit = self.store.get_meta("base")
@@ -201,15 +216,22 @@ class Search:
                 continue
             kept.append(node)
         self.git.clean_worktrees()
+        self._readonly_ids = self.git.blob_ids(self.base_commit, self.config.target.readonly)
         self.hints = [e["data"].get("text", "") for e in self.store.events("hint")]
+        for e in self.store.events("merge-skipped"):
+            self._merge_tried.add(frozenset((e["node"], e["data"].get("other", ""))))
         self.cost_usd = self.store.call_totals()[""]["cost_usd"] or 0.0
         return kept
 
     async def open(self) -> None:
         nodes = await self._db(self._open_sync)
-        self.tree = Tree(self.goal, nodes)
+        self.tree = Tree(self.goal, nodes, required_samples=1 + self.config.search.confirm_runs)
+        self._merge_tried |= tried_pairs(self.tree)
         for node in nodes:
             self.emit(NodeChanged(copy.copy(node)))
+        if self._new_run:  # noise control: the base runs k times, on free slots in parallel
+            for _ in range(self.config.search.base_runs - 1):
+                await self.rerun(ROOT_ID)
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -250,15 +272,33 @@ class Search:
         if self._stopping or (self.paused and not self.exit_when_idle):
             return []
         if self.max_experiments is not None and self.started >= self.max_experiments:
-            nodes = [n for n in nodes if n.kind == "root"]
-        return sorted(nodes, key=lambda n: (n.kind != "root", n.id))
+            nodes = [n for n in nodes if self._calibration(n)]
+
+        # The base first, then its calibration runs, then confirmation re-runs, then the rest.
+        def rank(n: Node) -> int:
+            return (
+                0
+                if n.kind == "root"
+                else 1
+                if self._calibration(n)
+                else 2
+                if n.kind == "rerun"
+                else 3
+            )
+
+        return sorted(nodes, key=lambda n: (rank(n), n.id))
+
+    @staticmethod
+    def _calibration(node: Node) -> bool:
+        """The base's own runs (not counted against --max-experiments)."""
+        return node.kind == "root" or (node.kind == "rerun" and node.parent == ROOT_ID)
 
     def _start_runs(self) -> None:
         free = [s for s in self.slots if s not in self.busy.values()]
         if self.policy.sequential:
             free = free[: max(0, 1 - len(self._runs))]
         for slot, node in zip(free, self._runnable(), strict=False):
-            if node.kind != "root":
+            if not self._calibration(node):
                 self.started += 1
             self.busy[node.id] = slot
             self._runs[node.id] = asyncio.create_task(self._run_node(node, slot))
@@ -295,12 +335,16 @@ class Search:
             return
         if self.policy.sequential and (self._runs or self._proposals or self._runnable()):
             return
-        waiting = len(self._proposals) + sum(1 for n in self._runnable() if n.kind != "root")
+        waiting = len(self._proposals) + sum(
+            1 for n in self._runnable() if not self._calibration(n)
+        )
         room = self._pipeline_target() - waiting
         if self.max_experiments is not None:
             room = min(room, self.max_experiments - self.started - waiting)
         if self.policy.sequential:
             room = min(room, 1)
+        if room > 0 and self._start_merge():
+            room -= 1
         can_debug = any(getattr(p, "can_debug", False) for p in self.proposers)
         for _ in range(max(0, room)):
             parent_id = self.policy.choose(
@@ -340,6 +384,8 @@ class Search:
         pool = [p for p in pool if self._cooldown.get(p.spec.label, 0.0) <= now]
         if not pool:
             return None
+        if self.bandit is not None and kind != "debug":
+            return self.bandit.choose(self.tree, pool, self._persona_use)
         return min(
             pool,
             key=lambda p: (self._persona_use.get(p.spec.label, 0) + 1) / max(p.spec.weight, 1e-9),
@@ -399,6 +445,7 @@ class Search:
                 worktree = await self._git(self.git.add_worktree, node.id, parent.commit)  # type: ignore[union-attr]
             proposal = await proposer.propose(self._request(node, files, worktree))
             self._check_proposal(proposal, files)
+            node.seed_only = seed_only_change(files, {**files, **proposal.files})
             self._latency.append(time.monotonic() - start)
             await self._accept(node, parent, proposal)
             self._failures[label] = self._failed_in_a_row = 0
@@ -539,6 +586,13 @@ class Search:
 
         requeue = False
         try:
+            if self.executor is not None:
+                files = await self._git(self.git.read_files, node.commit, list(target.editable))  # type: ignore[union-attr]
+                start = time.monotonic()
+                status, metric, reason = await self.executor(copy.copy(node), files)
+                self._durations.append(time.monotonic() - start)
+                node.status, node.metric, node.reason = status, metric, reason  # type: ignore[assignment]
+                return
             worktree = await self._git(self.git.add_worktree, node.id, node.commit)  # type: ignore[union-attr]
             changed = self._readonly_changed(worktree)
             if changed:
@@ -607,6 +661,8 @@ class Search:
             status=node.status,
             metric=node.metric,
         )
+        if not requeue:
+            await self._maybe_confirm(node)
         self.busy.pop(node.id, None)
         self._runs.pop(node.id, None)
         if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
@@ -618,11 +674,111 @@ class Search:
             self._stopping = True
         self.wake()
 
-    @property
-    def _readonly_ids(self) -> dict[str, str]:
-        if not hasattr(self, "_readonly_cache"):
-            self._readonly_cache = self.git.blob_ids(self.base_commit, self.config.target.readonly)  # type: ignore[union-attr]
-        return self._readonly_cache
+    # -- noise control and merges (DESIGN.md §5) ------------------------------------------
+    async def _maybe_confirm(self, node: Node) -> None:
+        """Re-run a node that is about to become the best, before its gain counts."""
+        runs = self.config.search.confirm_runs
+        if runs <= 0 or self._stopping or node.status not in FINISHED:
+            return
+        target = self.tree[node.parent] if node.kind == "rerun" and node.parent else node
+        if target.kind in ("root", "rerun") or not target.has_metric or target.seed_only:
+            return
+        best = self.tree.best()
+        if best is None or best.id != target.id:
+            return
+        pending = [
+            c
+            for c in self.tree.children(target.id)
+            if c.kind == "rerun" and c.status in ("ready", "running")
+        ]
+        if len(self.tree.samples(target.id)) + len(pending) >= 1 + runs:
+            return
+        if self.max_experiments is not None and self.started >= self.max_experiments:
+            return
+        await self.rerun(target.id)
+        await self._event("confirm", target.id, reason="about to become the best")
+
+    def _start_merge(self) -> bool:
+        """Start merging the best node with an improving node on another branch."""
+        if not self.config.search.merge or self.policy.sequential:
+            return False
+        if any(k.startswith("merge:") for k in self._proposals):
+            return False
+        if any(n.kind == "merge" and n.status in ("ready", "running") for n in self.tree):
+            return False
+        plan = merge_candidate(self.tree, self._merge_tried)
+        if plan is None:
+            return False
+        self._merge_tried.add(frozenset((plan.ours, plan.theirs)))
+        key = f"merge:{plan.ours}+{plan.theirs}"
+        self._proposals[key] = asyncio.create_task(self._merge(key, plan))
+        return True
+
+    def _merge_sync(
+        self, ours: str, theirs: str
+    ) -> tuple[dict[str, str], dict[str, str] | None, list[str]]:
+        git = self.git
+        assert git is not None
+        editable = list(self.config.target.editable)
+        ancestor = git.merge_base(ours, theirs)
+        ours_files = git.read_files(ours, editable)
+        merged, conflicts = merge_files(
+            git.read_files(ancestor, editable), ours_files, git.read_files(theirs, editable)
+        )
+        return ours_files, merged, conflicts
+
+    async def _merge(self, key: str, plan: MergePlan) -> None:
+        ours, theirs = self.tree[plan.ours], self.tree[plan.theirs]
+        node: Node | None = None
+        try:
+            ours_files, files, conflicts = await self._git(
+                self._merge_sync, ours.commit, theirs.commit
+            )
+            if not files:
+                reason = f"conflict in {', '.join(conflicts)}" if conflicts else "nothing new"
+                await self._event("merge-skipped", ours.id, other=theirs.id, reason=reason)
+                return
+            description = f"merge {theirs.id} into {ours.id}: {theirs.description}"[:200]
+            node = Node(
+                id=node_id_for(self.tree.next_index()),
+                parent=ours.id,
+                other_parents=[theirs.id],
+                status="proposing",
+                kind="merge",
+                persona="merge",
+                backend="git",
+                description=description,
+                branch="",
+                created_at=time.time(),
+                seed=self.seed,
+                seed_only=seed_only_change(ours_files, {**ours_files, **files}),
+            )
+            node.branch = self.branch(node.id)
+            self.tree.add(node)
+            message = (
+                f"{description}\n\npersona: merge\nparent: {ours.id}\nmerged: {theirs.id}\n"
+                f"node: {node.id}\n"
+            )
+            node.commit = await self._git(
+                functools.partial(
+                    self.git.commit_files,  # type: ignore[union-attr]
+                    ours.commit, files, message, node.branch, "merge (autoresearch-tui)",
+                    other_parents=[theirs.commit],
+                )
+            )  # fmt: skip
+            node.status = "ready"
+            await self._save(node)
+            await self._event("merge", node.id, parent=ours.id, other=theirs.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a git failure must not stop the search
+            if node is not None and node.status == "proposing" and node.id in self.tree:
+                self.tree.remove(node.id)
+            self.notice(f"merge of {theirs.id} into {ours.id} failed: {exc}", "warning")
+            await self._event("merge-skipped", ours.id, other=theirs.id, reason=str(exc)[:300])
+        finally:
+            self._proposals.pop(key, None)
+            self.wake()
 
     # -- user actions (called on the loop thread) ----------------------------------------
     async def prune(self, node_id: str, pruned: bool = True) -> None:
@@ -673,6 +829,10 @@ class Search:
     async def add_hint(self, text: str) -> None:
         self.hints.append(text)
         await self._event("hint", "", text=text)
+
+    async def record(self, kind: str, node: str = "", **data: Any) -> None:
+        """Write a view's own action (e.g. the TUI's export) to the events table."""
+        await self._event(kind, node, **data)
 
     async def set_paused(self, paused: bool) -> None:
         self.paused = paused

@@ -32,7 +32,9 @@ class Snapshot:
     def best(self) -> Node | None:
         return self.tree.best()
 
-    def node_dict(self, node: Node) -> dict[str, Any]:
+    def node_dict(self, node: Node, spread: float | None = -1.0) -> dict[str, Any]:
+        """One node for `status --json`; pass `spread` (tree.noise_spread()) for many."""
+        gain = self.tree.gain_state(node.id, spread)
         return {
             "id": node.id,
             "parent": node.parent,
@@ -52,12 +54,20 @@ class Snapshot:
             "branch": node.branch,
             "commit": node.commit,
             "seconds": node.run_seconds,
+            "metric_mean": self.tree.metric_mean(node.id),
+            "samples": self.tree.samples(node.id) if node.kind != "rerun" else [],
+            "gain": gain,
+            "confirmed": gain in ("base", "confirmed"),
+            "seed_only": node.seed_only,
         }
 
     def as_json(self) -> dict[str, Any]:
         best = self.best
         nodes = list(self.tree)
         finished = [n for n in nodes if n.status in FINISHED and n.kind != "root"]
+        spread = self.tree.noise_spread()
+        confirmed = self.tree.best(confirmed=True)
+        root = self.tree.root
         return {
             "workspace": str(self.config.root),
             "run": self.run,
@@ -65,16 +75,49 @@ class Snapshot:
             "goal": self.config.target.goal,
             "base": {
                 "commit": self.base,
-                "metric": self.tree.root.metric if self.tree.root else None,
+                "metric": root.metric if root else None,
+                "metric_mean": self.tree.metric_mean(root.id) if root else None,
+                "samples": self.tree.samples(root.id) if root else [],
             },
-            "best": self.node_dict(best) if best else None,
+            "noise_spread": spread,
+            "best": self.node_dict(best, spread) if best else None,
+            "confirmed_best": self.node_dict(confirmed, spread) if confirmed else None,
             "experiments": len(finished),
             "counts": {
                 s: sum(1 for n in nodes if n.status == s) for s in sorted({n.status for n in nodes})
             },
             "calls": self.calls,
-            "nodes": [self.node_dict(n) for n in nodes],
+            "personas": persona_stats(self.tree, self.calls, spread),
+            "nodes": [self.node_dict(n, spread) for n in nodes],
         }
+
+
+def persona_stats(
+    tree: Tree, calls: dict[str, dict[str, float]], spread: float | None = -1.0
+) -> dict[str, dict[str, Any]]:
+    """Per persona: proposals, failures, experiments run (`tried`), those that beat their
+    parent (`improved`, `confirmed`), its share of all improving children, and its agent
+    calls' totals (tokens, cost; `unpriced`: calls of models the price table lacks)."""
+    spread = tree.noise_spread() if spread is not None and spread < 0 else spread
+    children = [n for n in tree if n.kind not in ("root", "rerun")]
+    stats: dict[str, dict[str, Any]] = {}
+    for persona in sorted({n.persona for n in children} | (set(calls) - {""})):
+        mine = [n for n in children if n.persona == persona]
+        tried = [n for n in mine if n.status in FINISHED]
+        improved = [n for n in tried if (tree.gain(n.id) or 0.0) > 0]
+        stats[persona] = {
+            "proposals": len(mine),
+            "failed": sum(1 for n in mine if n.status == "failed"),
+            "tried": len(tried),
+            "improved": len(improved),
+            "confirmed": sum(1 for n in improved if tree.gain_state(n.id, spread) == "confirmed"),
+            "improve_rate": len(improved) / len(tried) if tried else None,
+            "calls": {"calls": 0, "cost_usd": 0.0, **calls.get(persona, {})},
+        }
+    total = sum(s["improved"] for s in stats.values())
+    for s in stats.values():
+        s["improved_share"] = s["improved"] / total if total else None
+    return stats
 
 
 def load_snapshot(config: Config) -> Snapshot:
@@ -90,7 +133,11 @@ def load_snapshot(config: Config) -> Snapshot:
             config=config,
             run=store.get_meta("run"),
             base=store.get_meta("base"),
-            tree=Tree(config.target.goal, store.load_nodes()),
+            tree=Tree(
+                config.target.goal,
+                store.load_nodes(),
+                required_samples=1 + config.search.confirm_runs,
+            ),
             calls=store.call_totals(),
         )
     finally:
@@ -112,8 +159,16 @@ def resolve_node(snapshot: Snapshot, which: str) -> Node:
 
 
 def export_patch(snapshot: Snapshot, node: Node, *, series: bool = False) -> str:
-    """`git diff base node -- editable`, or with series the lineage as format-patch mails."""
+    """`git diff base node -- editable`, or with series the lineage as format-patch mails
+    (`git am` applies them on the base). A lineage with merge nodes is exported along
+    first parents, each merge as one commit holding what the other branch brought in."""
     git = GitWorkspace(snapshot.config.root, snapshot.config.state_dir)
+    if series and any(n.kind == "merge" for n in snapshot.tree.lineage(node.id)):
+        return git.repo.git.log(
+            "--format=email", "--patch", "--binary", "--diff-merges=first-parent",
+            "--first-parent", "--reverse", f"{snapshot.base}..{node.commit}",
+            strip_newline_in_stdout=False,
+        )  # fmt: skip
     if series:
         return git.format_patch(snapshot.base, node.commit)
     return git.diff(snapshot.base, node.commit, snapshot.config.target.editable)

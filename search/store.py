@@ -29,6 +29,7 @@ CALL_FIELDS = [f.name for f in fields(CallRecord)]
 def _node_row(node: Node) -> dict[str, Any]:
     row = asdict(node)
     row["pruned"] = int(node.pruned)
+    row["seed_only"] = int(node.seed_only)
     row["other_parents"] = json.dumps(node.other_parents)
     return row
 
@@ -36,6 +37,7 @@ def _node_row(node: Node) -> dict[str, Any]:
 def _row_node(row: dict[str, Any]) -> Node:
     values = {k: row[k] for k in NODE_FIELDS if k in row}
     values["pruned"] = bool(values.get("pruned"))
+    values["seed_only"] = bool(values.get("seed_only"))
     values["other_parents"] = json.loads(values.get("other_parents") or "[]")
     return Node(**values)
 
@@ -70,11 +72,13 @@ class Store:
                     "branch": str, "commit": str, "metric": float, "reason": str,
                     "pruned": int, "boost": float, "slot": str, "seed": int, "pid": int,
                     "created_at": float, "started_at": float, "finished_at": float,
-                    "other_parents": str,
+                    "other_parents": str, "seed_only": int,
                 },
                 pk="id",
             )  # fmt: skip
             db["nodes"].create_index(["parent"])
+        if "seed_only" not in db["nodes"].columns_dict:  # state.db of an older version
+            db["nodes"].add_column("seed_only", int, not_null_default=0)
         if "points" not in db.table_names():
             db["points"].create(
                 {"node": str, "step": int, "loss": float, "elapsed": float, "progress": float}
@@ -90,9 +94,13 @@ class Store:
                     "id": int, "ts": float, "node": str, "persona": str, "backend": str,
                     "model": str, "input_tokens": int, "output_tokens": int,
                     "cached_tokens": int, "latency_s": float, "cost_usd": float, "error": str,
+                    "cache_write_tokens": int, "priced": int,
                 },
                 pk="id",
             )  # fmt: skip
+        for column in ("cache_write_tokens", "priced"):  # state.db of an older version
+            if column not in db["calls"].columns_dict:
+                db["calls"].add_column(column, int, not_null_default=int(column == "priced"))
 
     # -- meta --------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
@@ -143,7 +151,7 @@ class Store:
     def add_calls(self, node_id: str, calls: Iterable[CallRecord]) -> None:
         rows = [{"ts": time.time(), "node": node_id, **asdict(c)} for c in calls]
         if rows:
-            self.db["calls"].insert_all(rows)
+            self.db["calls"].insert_all(rows, alter=True)
 
     def call_totals(self) -> dict[str, dict[str, float]]:
         """Per persona: calls, tokens, cost; key "" is the run total."""
@@ -151,12 +159,16 @@ class Store:
             self.db.query(
                 "select persona, count(*) as calls, sum(input_tokens) as input_tokens, "
                 "sum(output_tokens) as output_tokens, sum(cached_tokens) as cached_tokens, "
-                "sum(cost_usd) as cost_usd, sum(error != '') as errors "
+                "sum(cache_write_tokens) as cache_write_tokens, sum(cost_usd) as cost_usd, "
+                "sum(error != '') as errors, sum(priced = 0) as unpriced "
                 "from calls group by persona order by persona"
             )
         )
         totals: dict[str, dict[str, float]] = {r.pop("persona"): r for r in rows}
-        keys = ("calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "errors")
+        keys = (
+            "calls", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens",
+            "cost_usd", "errors", "unpriced",
+        )  # fmt: skip
         totals[""] = {k: sum(r[k] or 0 for r in rows) for k in keys}
         return totals
 

@@ -11,46 +11,62 @@ from collections.abc import Iterable, Iterator
 
 import networkx as nx
 
-from autoresearch_tui.search.model import ROOT_ID, Node, better, node_index
+from autoresearch_tui.search.model import ROOT_ID, Node, better, improvement, node_index
+from autoresearch_tui.search.noise import SPREAD_SDS, pooled_std
+
+_UNSET = -1.0  # gain_state: compute the spread
+GAIN_STATES = ("base", "rerun", "pending", "seed-only", "no-gain", "unconfirmed", "confirmed")
 
 
 class Tree:
-    def __init__(self, goal: str, nodes: Iterable[Node] = ()):
+    def __init__(self, goal: str, nodes: Iterable[Node] = (), *, required_samples: int = 2):
         self.goal = goal
+        # Runs of a commit (its own + re-runs) before its gain may count as confirmed.
+        self.required_samples = required_samples
         self.graph: nx.DiGraph = nx.DiGraph()
+        self._nodes: dict[str, Node] = {}  # the same nodes, for O(1) lookups in hot loops
+        self._next = 0
+        self._reruns: dict[str, list[Node]] = {}  # node id -> its re-run children
         for node in sorted(nodes, key=lambda n: node_index(n.id)):
             self.add(node)
 
     # -- structure ---------------------------------------------------------------------
     def add(self, node: Node) -> None:
+        self._nodes[node.id] = node
+        self._next = max(self._next, node_index(node.id) + 1)
+        if node.kind == "rerun" and node.parent:
+            self._reruns.setdefault(node.parent, []).append(node)
         self.graph.add_node(node.id, node=node)
         for parent in ([node.parent] if node.parent else []) + node.other_parents:
             self.graph.add_edge(parent, node.id)
 
     def remove(self, node_id: str) -> None:
         self.graph.remove_node(node_id)
+        node = self._nodes.pop(node_id)
+        if node.kind == "rerun" and node.parent in self._reruns:
+            self._reruns[node.parent].remove(node)
 
     def __getitem__(self, node_id: str) -> Node:
-        return self.graph.nodes[node_id]["node"]
+        return self._nodes[node_id]
 
     def __contains__(self, node_id: object) -> bool:
-        return node_id in self.graph
+        return node_id in self._nodes
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self._nodes)
 
     def __iter__(self) -> Iterator[Node]:
-        return (data["node"] for _, data in self.graph.nodes(data=True))
+        return iter(list(self._nodes.values()))
 
     @property
     def root(self) -> Node | None:
         return self[ROOT_ID] if ROOT_ID in self.graph else None
 
     def next_index(self) -> int:
-        return max((node_index(n) for n in self.graph), default=-1) + 1
+        return self._next
 
     def children(self, node_id: str) -> list[Node]:
-        return [self[c] for c in self.graph.successors(node_id)]
+        return [self._nodes[c] for c in self.graph.successors(node_id)]
 
     def experiments(self, node_id: str) -> list[Node]:
         """Children that are experiments of their own (not re-runs of this node)."""
@@ -72,6 +88,21 @@ class Tree:
         """Pruned itself or below a pruned ancestor (first-parent chain)."""
         return any(n.pruned for n in self.lineage(node_id))
 
+    def unpruned(self) -> list[Node]:
+        """Every node outside pruned subtrees, in one walk from the root (O(n), where
+        asking is_pruned of each node would cost O(n x depth))."""
+        if ROOT_ID not in self._nodes:
+            return []
+        keep, stack, seen = [], [ROOT_ID], set()
+        while stack:
+            nid = stack.pop()
+            if nid in seen or self._nodes[nid].pruned:
+                continue
+            seen.add(nid)
+            keep.append(self._nodes[nid])
+            stack.extend(self.graph.successors(nid))
+        return keep
+
     def debug_depth(self, node_id: str) -> int:
         """How many debug steps in a row end at this node."""
         depth = 0
@@ -86,15 +117,100 @@ class Tree:
         """Nodes with a metric of their own (re-runs are samples of their parent)."""
         return [n for n in self if n.has_metric and n.kind != "rerun"]
 
-    def best(self, *, include_pruned: bool = False) -> Node | None:
-        """The node with the best metric (ties: the earliest)."""
+    def best(self, *, include_pruned: bool = False, confirmed: bool = False) -> Node | None:
+        """The node with the best mean metric over its runs (ties: the earliest); with
+        `confirmed`, among the base and the nodes whose gain is confirmed."""
         best: Node | None = None
-        for node in self.measured():
-            if not include_pruned and self.is_pruned(node.id):
+        best_mean = 0.0
+        spread = self.noise_spread() if confirmed else None
+        pool = self if include_pruned else self.unpruned()
+        for node in pool:
+            if not node.has_metric or node.kind == "rerun":
                 continue
-            if best is None or better(node.metric, best.metric, self.goal):  # type: ignore[arg-type]
-                best = node
+            if confirmed and self.gain_state(node.id, spread) not in ("base", "confirmed"):
+                continue
+            mean = self.metric_mean(node.id)
+            if best is None or better(mean, best_mean, self.goal):  # type: ignore[arg-type]
+                best, best_mean = node, mean  # type: ignore[assignment]
         return best
+
+    # -- noise and confirmation (DESIGN.md §5; search/noise.py) -------------------------
+    def samples(self, node_id: str) -> list[float]:
+        """Every metric measured for this node's commit: its own run, then its re-runs
+        (for a re-run node: the samples of the node it repeats)."""
+        node = self[node_id]
+        if node.kind == "rerun" and node.parent is not None:
+            return self.samples(node.parent)
+        own = [node.metric] if node.has_metric else []
+        return own + [c.metric for c in self._reruns.get(node_id, ()) if c.has_metric]  # type: ignore[misc]
+
+    def metric_mean(self, node_id: str) -> float | None:
+        """The mean of the node's samples; None before its first run finished."""
+        samples = self.samples(node_id)
+        return sum(samples) / len(samples) if samples and self[node_id].has_metric else None
+
+    def noise_spread(self) -> float | None:
+        """Run-to-run spread: SPREAD_SDS pooled standard deviations of one run, pooled over
+        every commit that was re-run (the base's calibration runs first); None before any."""
+        repeated = {n.parent for n in self if n.kind == "rerun" and n.has_metric and n.parent}
+        sd = pooled_std(self.samples(p) for p in sorted(repeated) if p in self)
+        return None if sd is None else SPREAD_SDS * sd
+
+    def reference(self, node_id: str) -> Node | None:
+        """What a node's gain is measured against: its parent (for a merge, the better of
+        its parents), or the nearest measured ancestor when that parent has no metric."""
+        node = self[node_id]
+        refs = []
+        for parent in ([node.parent] if node.parent else []) + node.other_parents:
+            current: str | None = parent
+            while current is not None and current in self and not self[current].has_metric:
+                current = self[current].parent
+            if current is not None and current in self:
+                refs.append(self[current])
+        if not refs:
+            return None
+        sign = 1.0 if self.goal == "min" else -1.0
+        return min(refs, key=lambda r: sign * self.metric_mean(r.id))  # type: ignore[operator]
+
+    def gain(self, node_id: str) -> float | None:
+        """Improvement of the node's mean over its reference's mean (positive = better)."""
+        mean = self.metric_mean(node_id)
+        ref = self.reference(node_id)
+        ref_mean = self.metric_mean(ref.id) if ref is not None else None
+        if mean is None or ref_mean is None:
+            return None
+        return improvement(mean, ref_mean, self.goal)
+
+    def gain_state(self, node_id: str, spread: float | None = _UNSET) -> str:
+        """One of GAIN_STATES. `confirmed`: re-run (required_samples runs) and the mean
+        beats the reference by more than the noise spread; `unconfirmed`: better, but not
+        re-run yet or within the spread; `seed-only`: the edit changes only a seed.
+        Pass `spread` (noise_spread()) when asking for many nodes."""
+        node = self[node_id]
+        if node.kind == "root":
+            return "base"
+        if node.kind == "rerun":
+            return "rerun"
+        if not node.has_metric:
+            return "pending"
+        if node.seed_only:
+            return "seed-only"
+        gain = self.gain(node_id)
+        if gain is None:
+            return "unconfirmed"
+        if gain <= 0:
+            return "no-gain"
+        if len(self.samples(node_id)) < self.required_samples:
+            return "unconfirmed"
+        if spread is not None and spread < 0:
+            spread = self.noise_spread()
+        if spread is None or gain <= spread:
+            return "unconfirmed"
+        return "confirmed"
+
+    def is_confirmed(self, node_id: str) -> bool:
+        """The base, or a node whose gain is confirmed (see gain_state)."""
+        return self.gain_state(node_id) in ("base", "confirmed")
 
     def delta_parent(self, node: Node) -> float | None:
         """vs the parent (for a re-run: vs the first run of the same commit)."""

@@ -97,3 +97,40 @@ def make_workspace(path: Path, *, train: str = TRAIN_PY, toml: str = TOML) -> Pa
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "base")
     return path
+
+
+class ScriptedProposer:
+    """A real Proposer that returns edits a test wrote down, in order (then fails).
+
+    Each script item is a list of (old, new) text replacements on train.py, or an
+    Exception to raise from `propose`."""
+
+    can_debug = True
+
+    def __init__(self, script: list, persona: str = "scripted"):
+        from autoresearch_tui.agents.proposer import AgentSpec
+
+        self.spec = AgentSpec(persona=persona, backend="scripted")
+        self.script = list(script)
+        self.requests: list = []
+
+    async def propose(self, request):
+        from autoresearch_tui.agents.proposer import Proposal, ProposalFailed
+
+        self.requests.append(request)
+        if not self.script:
+            raise ProposalFailed("script exhausted")
+        item = self.script.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        source = request.parent_files["train.py"]
+        for old, new in item:
+            assert old in source, old
+            source = source.replace(old, new)
+        return Proposal(description="; ".join(f"{o} -> {n}" for o, n in item), files={"train.py": source})
+
+
+def set_knob(name: str, value: object) -> list[tuple[str, str]]:
+    """A replacement that changes one of train.py's KNOBS."""
+    defaults = {"crash": False, "hang_s": 0.0, "touch_readonly": False, "nan": False}
+    return [(f"{name}={defaults[name]!r}", f"{name}={value!r}")]

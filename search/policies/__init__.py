@@ -5,7 +5,13 @@ like autoresearch) and `choose(tree, ...)`. Add one in one file under this packa
 decorate it with `@register`, and import it below.
 """
 
-from autoresearch_tui.search.policies import best_first, ratchet  # noqa: F401  (registers)
-from autoresearch_tui.search.policies.base import POLICIES, Policy, make_policy, register
+from autoresearch_tui.search.policies import best_first, ratchet, uct  # noqa: F401  (registers)
+from autoresearch_tui.search.policies.base import (
+    POLICIES,
+    Policy,
+    make_policy,
+    policy_options,
+    register,
+)
 
-__all__ = ["POLICIES", "Policy", "make_policy", "register"]
+__all__ = ["POLICIES", "Policy", "make_policy", "policy_options", "register"]

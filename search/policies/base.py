@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from autoresearch_tui.search.model import BROKEN, ROOT_ID, Node
+from autoresearch_tui.search.config import SearchConfig
+from autoresearch_tui.search.model import BROKEN, Node
 from autoresearch_tui.search.tree import Tree
 
 
@@ -36,6 +37,11 @@ def make_policy(name: str, **options: float) -> Policy:
     return POLICIES[name](**options)
 
 
+def policy_options(name: str, search: SearchConfig) -> dict[str, float]:
+    """The [search] settings a policy takes as constructor options."""
+    return {"c": search.uct_c} if name == "uct" else {}
+
+
 def debuggable(tree: Tree, node: Node, max_debug_depth: int) -> bool:
     """A crashed or timed-out node may get one debug child, at most `max_debug_depth` deep."""
     return (
@@ -53,16 +59,5 @@ def speculative_root(tree: Tree) -> bool:
 
 
 def unpruned(tree: Tree) -> list[Node]:
-    """Every node not in a pruned subtree (one walk, not one lineage per node)."""
-    if ROOT_ID not in tree:
-        return []
-    keep, stack = [], [ROOT_ID]
-    seen: set[str] = set()
-    while stack:
-        nid = stack.pop()
-        if nid in seen or tree[nid].pruned:
-            continue
-        seen.add(nid)
-        keep.append(tree[nid])
-        stack.extend(tree.graph.successors(nid))
-    return keep
+    """Every node not in a pruned subtree."""
+    return tree.unpruned()

@@ -5,7 +5,8 @@
 (signs flipped for goal = "max"), over every measured, unpruned node. `median` and
 `scale` (MAD, as a robust spread) are taken over those nodes, so the rule is invariant
 to the metric's units. Children in flight count, so parallel proposals spread out.
-A crashed node may get one debug child at half its parent's weight.
+A crashed node may get one debug child, weighted at half its parent's value
+(before the parent's children penalty, so a busy parent does not starve its fixes).
 """
 
 from __future__ import annotations
@@ -35,23 +36,32 @@ class BestFirst:
     ) -> dict[str, float]:
         nodes = unpruned(tree)
         measured = [n for n in nodes if n.has_metric and n.kind != "rerun"]
-        values = [n.metric for n in measured]
+        means = {n.id: tree.metric_mean(n.id) for n in measured}  # re-runs fold in
+        values = list(means.values())
         weights: dict[str, float] = {}
+        values_of: dict[str, float] = {}  # sigmoid value before the children penalty
         if values:
             median = statistics.median(values)
             scale = robust_scale(values, median)
             sign = 1.0 if tree.goal == "min" else -1.0
             for node in measured:
-                z = sign * (median - node.metric) / scale  # type: ignore[operator]
+                z = sign * (median - means[node.id]) / scale  # type: ignore[operator]
                 value = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.lam * z))))
+                values_of[node.id] = value
                 weights[node.id] = value / (1 + len(tree.experiments(node.id))) * node.boost
         elif speculative_root(tree):
             root = tree.root
             weights[root.id] = 0.5 / (1 + len(tree.experiments(root.id))) * root.boost  # type: ignore[union-attr]
         if can_debug:
             for node in nodes:
-                if debuggable(tree, node, max_debug_depth) and node.parent in weights:
-                    weights[node.id] = 0.5 * weights[node.parent] * node.boost
+                if not debuggable(tree, node, max_debug_depth):
+                    continue
+                # A debug chain inherits the value of its nearest measured ancestor.
+                ancestor = next(
+                    (a.id for a in reversed(tree.lineage(node.id)[:-1]) if a.id in values_of), None
+                )
+                if ancestor is not None:
+                    weights[node.id] = 0.5 * values_of[ancestor] * node.boost
         return weights
 
     def choose(

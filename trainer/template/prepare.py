@@ -30,6 +30,7 @@ import argparse
 import array
 import base64
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -210,12 +211,12 @@ def prepare_stdlib(out: Path, source: Path | None = None) -> dict:
     for split, paths in (("train", train), ("val", val)):
         tokens = array.array("h")
         nbytes = 0
-        for i, rel in enumerate(paths):
+        for rel in paths:
             data = (source / rel).read_bytes()
             tokens.append(tokenizer.bos_id)
             tokens.extend(data)  # bytes 0..255 as int16 ids
             nbytes += len(data)
-            _progress_line(f"stdlib {split}", i + 1, len(paths), unit="files")
+        print(f"  stdlib {split}: {len(paths)} files, {nbytes / 1e6:.1f} MB", flush=True)
         _write_atomic(out / f"{split}.bin", tokens.tobytes())
         meta[f"{split}_files"] = len(paths)
         meta[f"{split}_bytes"] = nbytes
@@ -312,15 +313,15 @@ def download(url: str, dest: Path, attempts: int = 3) -> Path:
             return dest
         except urllib.error.HTTPError as e:
             if e.code < 500 or attempt == attempts:
-                raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}", e.code)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+                message = f"cannot download {url}: HTTP {e.code} {e.reason}"
+                raise DownloadError(message, e.code) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
             if attempt == attempts:
-                reason = getattr(e, "reason", e)
-                raise DownloadError(
-                    f"cannot download {url}: {reason} (no network? the offline data set is "
-                    "'stdlib'; AR_DATA_URL sets a mirror)"
-                ) from None
-        time.sleep(min(2**attempt, 30))
+                if isinstance(e, urllib.error.URLError):  # no connection at all
+                    hint = " (no network? the offline data set is 'stdlib'; AR_DATA_URL sets a mirror)"
+                    raise DownloadError(f"cannot download {url}: {e.reason}{hint}") from None
+                raise DownloadError(f"cannot download {url}: {e}") from None
+        time.sleep(min(2 ** (attempt - 1), 30))
     raise AssertionError("unreachable")
 
 
@@ -491,13 +492,12 @@ def load_meta(dataset: str = DATASET) -> dict:
 
 def load_tokens(split: str, dataset: str = DATASET) -> torch.Tensor:
     """The split's token stream (int16, BOS before each document), memory-mapped."""
-    key = (dataset, split)
-    if key not in _cache:
+    path = data_dir(dataset) / f"{split}.bin"
+    if path not in _cache:
         load_meta(dataset)  # a clear error if the data set was never prepared
-        path = data_dir(dataset) / f"{split}.bin"
         n = path.stat().st_size // 2
-        _cache[key] = torch.from_file(str(path), shared=True, size=n, dtype=torch.int16)
-    return _cache[key]
+        _cache[path] = torch.from_file(str(path), shared=True, size=n, dtype=torch.int16)
+    return _cache[path]
 
 
 def make_dataloader(batch_size: int, seq_len: int, split: str = "train", device="cpu", seed: int = 0):
@@ -555,7 +555,7 @@ def evaluate_bpb(model, batch_size: int, device=None, seq_len: int = MAX_SEQ_LEN
         x, y = batch[:, :-1], batch[:, 1:]
         loss = model(x, y, reduction="none").reshape(-1).double()
         nbytes = token_bytes[y.reshape(-1)]
-        total_nats += (loss * (nbytes > 0)).sum().item()
+        total_nats += loss[nbytes > 0].sum().item()
         total_bytes += nbytes.sum().item()
     return total_nats / (math.log(2) * total_bytes)
 
@@ -564,19 +564,24 @@ def evaluate_bpb(model, batch_size: int, device=None, seq_len: int = MAX_SEQ_LEN
 # Main
 # ---------------------------------------------------------------------------
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Prepare the data for this workspace")
     parser.add_argument("--num-shards", type=int, default=None, help="train shards to download (climbmix, tinystories)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     t0 = time.time()
     try:
         meta = prepare(DATASET, args.num_shards)
-    except (DownloadError, FileNotFoundError, RuntimeError, ValueError) as e:
+    except (DownloadError, OSError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     size = meta["train_bytes"] + meta["val_bytes"]
     print(
         f"Data: {DATASET} ready in {data_dir()} ({size / 1e6:.1f} MB: "
         f"{meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens) in {time.time() - t0:.1f}s"
     )
     print("Done! Ready to train: python train.py")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

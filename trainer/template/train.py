@@ -15,7 +15,6 @@ import gc
 import math
 import os
 import random
-import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +22,6 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from prepare import MAX_SEQ_LEN, TIME_BUDGET, VOCAB, evaluate_bpb, make_dataloader
 
 os.environ.setdefault("PYTORCH_ALLOC_CONF", "expandable_segments:True")  # before CUDA starts
@@ -45,8 +43,8 @@ ROPE_BASE = 10000.0  # rotary embedding base frequency
 FLEX_ATTENTION = True  # CUDA only: short windows via flex_attention (else an SDPA mask)
 
 # Optimization
-TOTAL_BATCH_SIZE = 8192  # tokens per optimizer step (gradient accumulation fills it)
-DEVICE_BATCH_SIZE = 32  # rows per forward/backward pass (reduce if out of memory)
+TOTAL_BATCH_SIZE = 2048  # tokens per optimizer step (gradient accumulation fills it)
+DEVICE_BATCH_SIZE = 8  # rows per forward/backward pass (reduce if out of memory)
 EMBEDDING_LR = 0.6  # learning rate of the token and value embeddings (AdamW)
 UNEMBEDDING_LR = 0.004  # learning rate of lm_head (AdamW)
 MATRIX_LR = 0.04  # learning rate of the 2-D matrices in the blocks (Muon)
@@ -123,7 +121,7 @@ class CausalSelfAttention(nn.Module):
         # by 2 * sigmoid(.) of the first channels (gate weights start at 0 -> gate 1).
         if ve is not None:
             gate = 2 * torch.sigmoid(self.ve_gate(x[..., : self.ve_gate_channels]))
-            v = v + gate.unsqueeze(-1) * ve.view(B, T, self.n_head, self.head_dim)
+            v = v + gate.unsqueeze(-1) * ve.view(B, T, self.n_head, self.head_dim).to(v.dtype)
 
         cos, sin = cos_sin
         q = apply_rotary_emb(q, cos.to(q.dtype), sin.to(q.dtype))
@@ -274,7 +272,7 @@ class GPT(nn.Module):
         return optimizer
 
     def forward(self, idx, targets=None, reduction="mean"):
-        B, T = idx.size()
+        T = idx.size(1)
         cos_sin = self.cos[:, :T], self.sin[:, :T]
         x = norm(self.transformer.wte(idx))
         x0 = x
@@ -594,8 +592,12 @@ timed_steps = step - untimed_steps
 steady_mfu = 100 * num_flops_per_token * tokens_per_step * timed_steps / total_training_time / gpu_peak if gpu_peak and total_training_time > 0 else 0.0
 if device.type == "cuda":
     peak_mb = torch.cuda.max_memory_allocated() / 1024 / 1024
-else:  # peak resident memory of the process (KiB on Linux, bytes on macOS)
+elif sys.platform != "win32":  # peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS)
+    import resource
+
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+else:
+    peak_mb = 0.0
 
 print("---")
 print(f"val_bpb:          {val_bpb:.6f}")

@@ -1,0 +1,220 @@
+"""The prompt a persona gets: program, brief, the parent's files, what the tree knows.
+
+A `Prompt` has three parts, ordered from the most to the least stable so providers can
+cache the prefix: `system` (the role, the reply format, the research program and the
+persona's brief: the same for every call of a persona), `files` (the parent's editable
+files: the same for every child of one parent) and `task` (the metric, the lineage
+from the base with each step's delta, what siblings and cousins already tried, the best
+node, the person's hints, the crash log for a debug child, and the request itself).
+
+Two modes: "edits" asks for a reply with SEARCH/REPLACE blocks (LLM backends);
+"command" asks a coding agent to edit the files in place (the `command` backend).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from autoresearch_tui.agents.proposer import ProposalRequest, TriedChange
+
+Mode = Literal["edits", "command"]
+MAX_CRASH_LOG_CHARS = 12_000
+
+ROLE = """\
+You are a research agent in autoresearch-tui: a best-first search over changes to a
+training script. Each experiment is one child of a node of the search tree (a git
+commit); the search trains it and reads one metric. You propose the next experiment."""
+
+EDITS_FORMAT = """\
+# Reply format
+
+Reply with exactly these parts, in this order, and nothing after the last edit block:
+
+DESCRIPTION: <one line, under 80 characters, like a commit message: what you changed>
+RATIONALE: <two to five sentences: what you expect and why>
+
+then one or more edit blocks. An edit block is the file's path alone on a line, then
+a SEARCH/REPLACE block:
+
+{example_path}
+<<<<<<< SEARCH
+<lines copied exactly from the current file>
+=======
+<the lines that replace them>
+>>>>>>> REPLACE
+
+Rules:
+- You may edit only these files: {editable}. Any other path is rejected.
+- The SEARCH part must match a run of whole lines of the file exactly once: copy the
+  lines character for character, with their indentation and comments. Include the
+  lines you change plus a line or two of context, enough to be unique, no more.
+- Several blocks may edit the same file; they apply in order, each to the result of
+  the blocks before it. A block whose REPLACE equals its SEARCH is an error.
+- To replace a whole file instead (only when most of it changes), put its path alone
+  on a line followed by the complete new content in one fenced code block:
+
+{example_path}
+```python
+<the complete new file>
+```
+
+- The edited Python files must compile. If your reply cannot be applied you get the
+  exact error and one more chance to send a corrected complete reply."""
+
+COMMAND_FORMAT = """\
+# How to work
+
+You are running inside a checkout of the parent node. Make your change by editing the
+files directly. Rules:
+- Edit only these files: {editable}. Changes to any other file are discarded.
+- Do not commit, do not create branches, and do not run the training script: the
+  search runs every experiment itself, on its own hardware.
+- Make one focused change that you can describe in one line.
+
+When you are done, end your final message with exactly these two lines:
+
+DESCRIPTION: <one line, under 80 characters, like a commit message: what you changed>
+RATIONALE: <two to five sentences: what you expect and why>"""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system: str  # role, reply format, program, brief: stable per persona
+    files: str  # the parent's editable files: stable per parent
+    task: str  # what the tree knows and what to do now
+
+    def text(self) -> str:
+        """The whole prompt as one text (for a command-line agent's stdin)."""
+        return f"{self.system}\n\n{self.files}\n\n{self.task}\n"
+
+
+def fmt_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def judge(delta: float | None, goal: str) -> str:
+    """'better', 'worse' or 'equal' for a delta measured as child - parent."""
+    if delta is None:
+        return ""
+    if delta == 0:
+        return "equal"
+    return "better" if (delta < 0) == (goal == "min") else "worse"
+
+
+def _result(change: TriedChange, metric: str, goal: str) -> str:
+    if change.metric is not None and change.status == "done":
+        text = f"{metric} {fmt_value(change.metric)}"
+        if change.delta is not None:
+            text += f" ({change.delta:+.4g} vs its parent, {judge(change.delta, goal)})"
+        return text
+    return {
+        "ready": "queued, no result yet",
+        "running": "running, no result yet",
+        "proposing": "being written",
+    }.get(change.status, change.status)
+
+
+def _line(change: TriedChange, metric: str, goal: str) -> str:
+    who = f" [{change.persona}]" if change.persona and change.persona != "base" else ""
+    return f"- {change.node_id}{who} {change.description}: {_result(change, metric, goal)}"
+
+
+def _fence(content: str, lang: str = "") -> str:
+    ticks = "````" if "```" in content else "```"
+    body = content if content.endswith("\n") else content + "\n"
+    return f"{ticks}{lang}\n{body}{ticks}"
+
+
+def _lang(path: str) -> str:
+    return {"py": "python", "md": "markdown", "toml": "toml", "sh": "bash"}.get(
+        path.rsplit(".", 1)[-1] if "." in path else "", ""
+    )
+
+
+def build_system(program: str, brief: str, editable: list[str], mode: Mode = "edits") -> str:
+    fmt = EDITS_FORMAT if mode == "edits" else COMMAND_FORMAT
+    fmt = fmt.format(
+        editable=", ".join(editable),
+        example_path=editable[0] if editable else "train.py",
+    )
+    return (
+        f"{ROLE}\n\n{fmt}\n\n# Research program\n\n{program.strip()}\n\n"
+        f"# Your persona\n\n{brief.strip()}"
+    )
+
+
+def build_files(request: ProposalRequest) -> str:
+    parts = [f"# The parent's editable files (node {request.parent_id})"]
+    for path in request.editable:
+        if path in request.parent_files:
+            parts.append(f"{path}\n{_fence(request.parent_files[path], _lang(path))}")
+    return "\n\n".join(parts)
+
+
+def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
+    metric, goal = request.metric, request.goal
+    direction = "lower is better" if goal == "min" else "higher is better"
+    parts = ["# The search so far"]
+    head = [f"Metric: {metric} ({direction})."]
+    if request.base_metric is not None:
+        head.append(f"Base: {fmt_value(request.base_metric)}.")
+    if request.parent_metric is not None:
+        head.append(f"Parent {request.parent_id}: {fmt_value(request.parent_metric)}.")
+    parts.append(" ".join(head))
+    if request.best is not None:
+        best = request.best
+        parts.append(
+            f"Best so far: {best.node_id} {metric} {fmt_value(best.metric)} — "
+            f"{best.description or 'the base'}"
+        )
+    if request.lineage:
+        lines = [_line(c, metric, goal) for c in request.lineage]
+        parts.append("## Lineage (base -> parent)\n" + "\n".join(lines))
+    if request.tried:
+        lines = [_line(c, metric, goal) for c in request.tried]
+        parts.append(
+            "## Already tried near the parent (siblings and cousins; do not repeat them)\n"
+            + "\n".join(lines)
+        )
+    if request.hints:
+        lines = [f"- {h.strip()}" for h in request.hints if h.strip()]
+        if lines:
+            parts.append(
+                "## Notes from the person running the search (follow them)\n" + "\n".join(lines)
+            )
+    if request.kind == "debug":
+        status = request.lineage[-1].status if request.lineage else "crashed"
+        log = request.crash_log.strip() or "(the log is empty)"
+        if len(log) > MAX_CRASH_LOG_CHARS:
+            half = MAX_CRASH_LOG_CHARS // 2
+            log = f"{log[:half]}\n... (cut) ...\n{log[-half:]}"
+        parts.append(
+            f"## The parent's run {status}\nHead and tail of its log:\n{_fence(log, 'text')}"
+        )
+        ask = (
+            f"Fix the parent {request.parent_id} so that it runs to the end and prints "
+            f"{metric}, with the smallest change that removes the cause; keep its idea."
+        )
+    else:
+        ask = (
+            f"Propose one child of {request.parent_id} that improves {metric}: one idea, "
+            "different from everything listed above."
+        )
+    if mode == "edits":
+        ask += " Reply in the format given at the start (DESCRIPTION, RATIONALE, edit blocks)."
+    else:
+        ask += " Edit the files in place, then end with the DESCRIPTION and RATIONALE lines."
+    parts.append(f"## Your task\n{ask}")
+    return "\n\n".join(parts)
+
+
+def build_prompt(
+    request: ProposalRequest, program: str, brief: str, mode: Mode = "edits"
+) -> Prompt:
+    """The prompt for one proposal."""
+    return Prompt(
+        system=build_system(program, brief, request.editable, mode),
+        files=build_files(request),
+        task=build_task(request, mode),
+    )

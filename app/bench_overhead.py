@@ -1,0 +1,195 @@
+"""`autoresearch-tui bench overhead`: what the engine costs around each experiment.
+
+(a) Orchestration overhead per experiment — proposal commit, branch, worktree, launch,
+    teardown, store — measured as each experiment's slot time minus the bare run time
+    of the same command, on a fresh tree and on a tree of 5,000 nodes.
+(b) Slot utilization — training time / (slots x wall) — with a fake agent whose latency
+    is 20% of the run time, 4 slots, best-first; and the ratchet's sequential figure.
+Figures are printed, never asserted: these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from autoresearch_tui.agents.mutator import Mutator
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalRequest
+from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.executor import experiment_env
+from autoresearch_tui.search.model import ROOT_ID, Node, node_id
+from autoresearch_tui.search.policies import make_policy
+from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.slots import Slot
+from autoresearch_tui.search.store import Store
+
+TRAIN = textwrap.dedent(
+    """\
+    import sys, time
+    LR = 0.04
+    DEPTH = 8
+    WARMUP = 0.1
+    BATCH = 32
+    SLEEP = {sleep}
+    time.sleep(SLEEP)
+    print("val_bpb:", 1 + (LR - 0.06) ** 2 + (DEPTH - 12) ** 2 / 100 + (WARMUP - .2) ** 2 + BATCH / 1e4)
+    """
+)
+TOML = textwrap.dedent(
+    """\
+    [target]
+    editable = ["train.py"]
+    run = "{run}"
+    metric = "val_bpb"
+    timeout_s = 60
+    [search]
+    base_runs = 1
+    merge = false
+    """
+)
+
+
+def make_workspace(root: Path, sleep: float, run: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "train.py").write_text(TRAIN.format(sleep=sleep))
+    (root / "autoresearch.toml").write_text(TOML.format(run=run))
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(
+            ["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=root, check=True
+        )
+    return root
+
+
+def bare_run_s(root: Path, command: str, n: int = 15) -> float:
+    times = []
+    env = experiment_env({})  # the same `python` the engine runs
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def grow_tree(root: Path, n: int, seed: int = 0) -> None:
+    """Write n finished nodes (random parents, random metrics) into a fresh run's store."""
+    rng = random.Random(seed)
+    store = Store(root / ".autoresearch" / "state.db")
+    base = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    store.set_meta("run", "bench")
+    store.set_meta("base", base)
+    now = time.time()
+    nodes = [Node(id=ROOT_ID, parent=None, status="done", kind="root", commit=base, metric=1.05,
+                  branch="autoresearch/bench/n0000", created_at=now)]  # fmt: skip
+    for i in range(1, n):
+        parent = nodes[rng.randrange(len(nodes))]
+        nodes.append(dataclasses.replace(
+            parent, id=node_id(i), parent=parent.id, kind="improve", persona="explorer",
+            description=f"synthetic {i}", metric=1.0 + rng.random() * 0.1, pruned=False,
+        ))  # fmt: skip
+    with store.db.conn:
+        for node in nodes:
+            store.save_node(node)
+    subprocess.run(["git", "branch", "-q", "autoresearch/bench/n0000"], cwd=root, check=True)
+    store.close()
+
+
+async def _search(
+    root: Path, proposers, slots: int, experiments: int, policy: str = "best-first"
+) -> Search:
+    search = Search(load_config(root, check_clean=False), proposers, policy=make_policy(policy),
+                    slots=[Slot(f"cpu{i}", threads=1) for i in range(slots)],
+                    max_experiments=experiments, seed=1)  # fmt: skip
+    await search.run()
+    return search
+
+
+def overhead(root: Path, command: str, experiments: int) -> tuple[float, float, float]:
+    """(median overhead per experiment, bare run, wall per experiment), 1 slot, mutator."""
+    bare = bare_run_s(root, command)
+    start = time.perf_counter()
+    search = asyncio.run(_search(root, [Mutator(AgentSpec("explorer"))], 1, experiments))
+    wall = time.perf_counter() - start
+    spans = [
+        n.run_seconds for n in search.tree if n.run_seconds is not None and n.kind == "improve"
+    ]
+    spans = spans[-experiments:]
+    per_experiment = wall / experiments
+    return per_experiment - bare, bare, statistics.median(spans) - bare
+
+
+class SlowAgent(Mutator):
+    """The mutator behind a fixed latency, standing in for an LLM call."""
+
+    def __init__(self, latency_s: float):
+        super().__init__(AgentSpec("explorer", backend="mutator"))
+        self.latency_s = latency_s
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        await asyncio.sleep(self.latency_s)
+        return self.propose_sync(request)
+
+
+def utilization(
+    root: Path, slots: int, run_s: float, latency_s: float, experiments: int, policy: str
+) -> float:
+    """Busy slot time / (slots x wall), from the first child's start to the last finish.
+
+    Every run on a slot counts as busy (re-runs for confirmation too)."""
+    search = asyncio.run(_search(root, [SlowAgent(latency_s)], slots, experiments, policy))
+    first = min(n.started_at for n in search.tree if n.kind == "improve")
+    last = max(n.finished_at for n in search.tree if n.finished_at)
+    busy = sum(
+        min(n.finished_at, last) - max(n.started_at, first)
+        for n in search.tree
+        if n.started_at and n.finished_at and n.finished_at > first
+    )
+    return busy / (slots * (last - first))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="autoresearch-tui bench overhead", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--experiments", type=int, default=40)
+    p.add_argument("--big-tree", type=int, default=5000)
+    p.add_argument("--run-s", type=float, default=1.0, help="run time for the utilization test")
+    p.add_argument("--latency-frac", type=float, default=0.2)
+    p.add_argument("--slots", type=int, default=4)
+    p.add_argument("--util-experiments", type=int, default=60)
+    args = p.parse_args(argv)
+    command = "python train.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        print(f"python {sys.version.split()[0]}, {args.experiments} experiments per figure")
+        small = make_workspace(tmp_path / "small", 0.0, command)
+        over, bare, span_over = overhead(small, command, args.experiments)
+        print(f"(a) overhead per experiment, fresh tree:    median slot time - bare run = {span_over * 1000:6.1f} ms"
+              f"   (wall/experiment - bare = {over * 1000:6.1f} ms; bare `{command}` = {bare * 1000:.1f} ms)")  # fmt: skip
+        big = make_workspace(tmp_path / "big", 0.0, command)
+        grow_tree(big, args.big_tree)
+        over_big, _, span_big = overhead(big, command, args.experiments)
+        print(f"(a) overhead per experiment, {args.big_tree}-node tree: median slot time - bare run = {span_big * 1000:6.1f} ms"
+              f"   (wall/experiment - bare = {over_big * 1000:6.1f} ms)")  # fmt: skip
+        latency = args.run_s * args.latency_frac
+        for policy, slots in (("best-first", args.slots), ("ratchet", 1)):
+            ws = make_workspace(tmp_path / f"util-{policy}", args.run_s, command)
+            u = utilization(
+                ws, slots, args.run_s, latency, 4 * args.slots if slots > 1 else 8, policy
+            )
+            print(f"(b) slot utilization, {policy:10} {slots} slot(s), run {args.run_s:g}s, agent {latency:g}s: "
+                  f"{u * 100:5.1f}%  (sequential bound T/(T+L) = {args.run_s / (args.run_s + latency) * 100:.1f}%)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The loss chart: the selected node's training loss against its parent's and the best
+node's, steps on x (textual-plot). Redrawn only when the plotted points change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual_plot import HiResMode, LegendLocation, PlotWidget
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    points: tuple[tuple[int, float], ...]  # (step, loss), in step order
+    style: str
+
+
+class LossChart(PlotWidget, can_focus=False):
+    """A non-focusable PlotWidget (its pan/zoom keys would shadow the tree's)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
+        self._shown: tuple = ()
+
+    def on_mount(self) -> None:
+        self.margin_top = 0
+        self.margin_bottom = 2
+        self.margin_left = 8
+        self.set_xlabel("step")
+        self.border_title = "loss"
+
+    def show(self, title: str, series: list[Series]) -> None:
+        """Plot these series (empty ones are left out) unless they are already shown."""
+        series = [s for s in series if s.points]
+        key = (title, tuple((s.label, s.style, len(s.points), s.points[-1]) for s in series))
+        if key == self._shown:
+            return
+        self._shown = key
+        self.border_title = title
+        self.clear()
+        for s in series:
+            xs = [p[0] for p in s.points]
+            ys = [p[1] for p in s.points]
+            self.plot(xs, ys, line_style=s.style, hires_mode=HiResMode.BRAILLE, label=s.label)
+        self.show_legend(LegendLocation.TOPRIGHT, is_visible=bool(series))

@@ -1,0 +1,293 @@
+"""The real anthropic and openai SDK clients against the fake server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fake_llm_server import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    FakeLLMServer,
+    FakeUsage,
+    Reply,
+    search_replace,
+)
+from synthetic import TRAIN_PY
+
+from autoresearch_tui.agents.backends import AgentSetupError, make_backend
+from autoresearch_tui.agents.proposer import (
+    AgentSpec,
+    Proposal,
+    ProposalFailed,
+    ProposalRequest,
+    TriedChange,
+)
+
+GOOD = search_replace("train.py", "DEPTH = 8", "DEPTH = 9", "deeper: DEPTH 8 -> 9")
+NOT_COMPILING = search_replace("train.py", "DEPTH = 8", "DEPTH = = 9", "broken")
+MALFORMED = "Sure! I would raise the depth to 9, that should help a lot."
+BACKENDS = ("anthropic", "openai", "openai-compatible")
+
+
+def base_url(server: FakeLLMServer, backend: str) -> str:
+    return server.url if backend == "anthropic" else server.url + "/v1"
+
+
+def agent(server: FakeLLMServer, backend: str, tmp_path: Path, **kw: object) -> object:
+    spec = AgentSpec(
+        persona=str(kw.pop("persona", "architect")),
+        backend=backend,
+        model=str(kw.pop("model", "local-model" if backend == "openai-compatible" else "")),
+        base_url=base_url(server, backend),
+        max_retries=int(kw.pop("max_retries", 0)),  # type: ignore[call-overload]
+        timeout_s=float(kw.pop("timeout_s", 10.0)),  # type: ignore[arg-type]
+    )
+    return make_backend(replace(spec, **kw), tmp_path)  # type: ignore[arg-type]
+
+
+def request(tmp_path: Path, **kw: object) -> ProposalRequest:
+    fields = dict(
+        workspace=tmp_path,
+        parent_id="n0000",
+        parent_files={"train.py": TRAIN_PY},
+        editable=["train.py"],
+        metric="val_bpb",
+        goal="min",
+        seed=0,
+    )
+    fields.update(kw)
+    return ProposalRequest(**fields)  # type: ignore[arg-type]
+
+
+async def propose(proposer: object, req: ProposalRequest) -> Proposal:
+    return await proposer.propose(req)  # type: ignore[attr-defined]
+
+
+async def failure(proposer: object, req: ProposalRequest) -> ProposalFailed:
+    with pytest.raises(ProposalFailed) as info:
+        await propose(proposer, req)
+    return info.value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_good_reply_becomes_the_proposal(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    server.script.append(Reply(GOOD, usage=FakeUsage(input=1000, output=200, cache_read=3000)))
+    proposal = await propose(agent(server, backend, tmp_path), request(tmp_path))
+    assert proposal.files == {"train.py": TRAIN_PY.replace("DEPTH = 8", "DEPTH = 9")}
+    assert proposal.description == "deeper: DEPTH 8 -> 9"
+    assert proposal.rationale == "Because the test says so."
+    assert proposal.reply == GOOD
+    [call] = proposal.calls
+    assert (call.persona, call.backend, call.error) == ("architect", backend, "")
+    assert (call.input_tokens, call.cached_tokens, call.output_tokens) == (4000, 3000, 200)
+    [sent] = server.requests
+    expected_key = keys["anthropic"] if backend == "anthropic" else keys["openai"]
+    assert sent.api_key == expected_key
+    assert "Persona: architect" in sent.system and "# Research program" in sent.system
+    assert "DEPTH = 8" in sent.text and "Propose one child of n0000" in sent.text
+
+
+async def test_anthropic_marks_the_stable_prefix_for_caching(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    usage = FakeUsage(input=800, output=100, cache_read=5000, cache_write=1500)
+    server.script.append(Reply(GOOD, usage=usage))
+    proposal = await propose(agent(server, "anthropic", tmp_path), request(tmp_path))
+    body = server.requests[0].body
+    assert body["model"] == "claude-opus-4-6" and body["max_tokens"] == 16000
+    assert [b.get("cache_control") for b in body["system"]] == [{"type": "ephemeral"}]
+    files, task = body["messages"][0]["content"]
+    assert files["cache_control"] == {"type": "ephemeral"} and "DEPTH = 8" in files["text"]
+    assert "cache_control" not in task and "Your task" in task["text"]
+    [call] = proposal.calls
+    assert (call.input_tokens, call.cached_tokens, call.cache_write_tokens) == (7300, 5000, 1500)
+    assert call.priced and call.cost_usd == pytest.approx(
+        (800 * 5 + 100 * 25 + 5000 * 0.5 + 1500 * 6.25) / 1e6
+    )
+
+
+async def test_openai_uses_the_responses_api_without_server_state(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    server.script.append(Reply(GOOD, usage=FakeUsage(input=1000, output=300, cache_read=2000)))
+    proposal = await propose(agent(server, "openai", tmp_path), request(tmp_path))
+    sent = server.requests[0]
+    assert sent.path == "/v1/responses" and sent.body["store"] is False
+    assert sent.body["model"] == "gpt-5.4" and sent.body["max_output_tokens"] == 16000
+    assert sent.body["instructions"] == sent.system and "Persona: architect" in sent.system
+    assert sent.body["prompt_cache_key"] == "autoresearch-tui:architect"
+    assert proposal.calls[0].cost_usd == pytest.approx((1000 * 2.5 + 300 * 15 + 2000 * 0.25) / 1e6)
+
+
+async def test_openai_compatible_needs_no_key_and_is_unpriced(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    server.script.append(Reply(GOOD))
+    proposal = await propose(agent(server, "openai-compatible", tmp_path), request(tmp_path))
+    sent = server.requests[0]
+    assert sent.path == "/v1/chat/completions" and sent.api_key == "not-needed"
+    assert sent.body["model"] == "local-model" and "max_tokens" not in sent.body
+    assert [m["role"] for m in sent.body["messages"]] == ["system", "user"]
+    [call] = proposal.calls
+    assert call.model == "local-model" and not call.priced and call.cost_usd == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_malformed_replies_are_sent_back_then_the_proposal_fails(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    server.script.extend([Reply(MALFORMED), Reply(MALFORMED), Reply(MALFORMED)])
+    failed = await failure(agent(server, backend, tmp_path), request(tmp_path))
+    assert len(server.requests) == 3 and len(failed.calls) == 3
+    assert "reply rejected 3 times: no DESCRIPTION: line" in failed.reason
+    repair = server.requests[1].messages
+    assert [m["role"] for m in repair] == ["user", "assistant", "user"]
+    assert repair[1]["text"] == MALFORMED
+    assert "- no DESCRIPTION: line before the edits" in repair[2]["text"]
+    assert failed.reply.count(MALFORMED) == 3 and "## Rejected" in failed.reply
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_non_compiling_edit_is_repaired_in_the_same_conversation(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    server.script.extend([Reply(NOT_COMPILING), Reply(GOOD)])
+    proposal = await propose(agent(server, backend, tmp_path), request(tmp_path))
+    assert proposal.files["train.py"] == TRAIN_PY.replace("DEPTH = 8", "DEPTH = 9")
+    assert len(proposal.calls) == 2
+    error = "train.py does not compile after the edits: invalid syntax (line 7: 'DEPTH = = 9')"
+    assert error in server.requests[1].messages[-1]["text"]
+    assert NOT_COMPILING in proposal.reply and GOOD in proposal.reply
+
+
+async def test_an_edit_to_a_non_editable_file_fails_with_the_reason(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    server.script.append(Reply(search_replace("prepare.py", "TIME_BUDGET = 1", "TIME_BUDGET = 9")))
+    failed = await failure(agent(server, "anthropic", tmp_path, repairs=0), request(tmp_path))
+    assert "prepare.py is not editable; you may only change: train.py" in failed.reason
+    assert "prepare.py" in failed.reply and len(failed.calls) == 1
+
+
+async def test_an_empty_reply_is_an_error_too(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    server.script.extend([Reply(""), Reply("")])
+    failed = await failure(agent(server, "anthropic", tmp_path, repairs=1), request(tmp_path))
+    assert "the reply is empty" in failed.reason and len(failed.calls) == 2
+    assert server.requests[1].messages[1] == {"role": "assistant", "text": "(empty reply)"}
+
+
+async def test_a_truncated_reply_is_told_so(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    cut = GOOD.split("=======")[0]
+    server.script.extend([Reply(cut, finish="length"), Reply(GOOD)])
+    proposal = await propose(agent(server, "openai", tmp_path), request(tmp_path))
+    assert len(proposal.calls) == 2
+    assert "cut off at the output token limit" in server.requests[1].messages[-1]["text"]
+
+
+@pytest.mark.parametrize("backend", ["anthropic", "openai"])
+async def test_429_with_retry_after_is_retried_by_the_sdk(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    server.script.extend([Reply(status=429, headers={"retry-after": "0.4"}), Reply(GOOD)])
+    start = time.monotonic()
+    proposal = await propose(agent(server, backend, tmp_path, max_retries=2), request(tmp_path))
+    assert time.monotonic() - start >= 0.4
+    assert len(server.requests) == 2 and len(proposal.calls) == 1
+    assert server.requests[1].headers["x-stainless-retry-count"] == "1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_5xx_storm_fails_the_proposal_with_a_one_line_reason(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    storm = Reply(status=500, error="upstream\nexploded", headers={"retry-after-ms": "20"})
+    server.script.extend([storm, storm, storm])
+    failed = await failure(agent(server, backend, tmp_path, max_retries=2), request(tmp_path))
+    assert len(server.requests) == 3
+    assert "HTTP 500" in failed.reason and "(after 2 retries)" in failed.reason
+    assert "\n" not in failed.reason
+    [call] = failed.calls
+    assert call.error and call.output_tokens == 0 and call.cost_usd == 0
+
+
+async def test_a_slow_reply_past_the_timeout_fails(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    server.script.append(Reply(GOOD, delay_s=3.0))
+    start = time.monotonic()
+    failed = await failure(agent(server, "openai", tmp_path, timeout_s=0.5), request(tmp_path))
+    assert time.monotonic() - start < 2.5
+    assert "timed out after 0.5s" in failed.reason and failed.calls[0].error
+
+
+async def test_a_dead_server_fails_the_proposal(keys: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spec = AgentSpec("architect", "anthropic", base_url=f"http://127.0.0.1:{port}", max_retries=0)
+    failed = await failure(make_backend(spec, tmp_path), request(tmp_path))
+    assert "cannot reach the API" in failed.reason
+
+
+async def test_keys_never_reach_a_reason_or_reply(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    server.script.append(Reply(status=401, error=f"invalid x-api-key {ANTHROPIC_KEY}"))
+    failed = await failure(agent(server, "anthropic", tmp_path), request(tmp_path))
+    assert "HTTP 401 unauthorized" in failed.reason and "[redacted]" in failed.reason
+    assert ANTHROPIC_KEY not in failed.reason + failed.calls[0].error
+
+
+async def test_a_debug_request_carries_the_crash_log_to_the_debugger(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    crashed = TRAIN_PY.replace("crash=False", "crash=True")
+    line = next(x for x in crashed.splitlines() if x.startswith("KNOBS"))
+    server.script.append(Reply(search_replace("train.py", line, line.replace("True", "False", 1))))
+    req = request(
+        tmp_path,
+        kind="debug",
+        parent_id="n0004",
+        parent_files={"train.py": crashed},
+        lineage=[TriedChange("n0004", "crash it", "crashed", persona="explorer")],
+        crash_log="Traceback (most recent call last):\nRuntimeError: synthetic crash",
+    )
+    proposal = await propose(agent(server, "anthropic", tmp_path, persona="debugger"), req)
+    assert proposal.files["train.py"] == TRAIN_PY
+    text = server.requests[0].text
+    assert "Persona: debugger" in text and "RuntimeError: synthetic crash" in text
+    assert "Fix the parent n0004" in text
+
+
+def test_missing_settings_fail_at_startup_with_one_line(
+    keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    cases = [
+        (AgentSpec("architect", "anthropic"), "set ANTHROPIC_API_KEY, or use explorer@mutator"),
+        (AgentSpec("tuner", "openai", "gpt-5.4"), "set OPENAI_API_KEY"),
+        (AgentSpec("x", "openai", api_key_env="MY_KEY"), "set MY_KEY"),
+        (AgentSpec("x", "openai-compatible", "llama3"), "no server — set base_url"),
+        (AgentSpec("x", "openai-compatible", base_url="http://h/v1"), "no model"),
+        (AgentSpec("x", "command", command="no-such-agent-cli -p"), "is not on PATH"),
+        (AgentSpec("x", "command"), "no command"),
+    ]
+    for spec, message in cases:
+        with pytest.raises(AgentSetupError) as info:
+            make_backend(spec, tmp_path)
+        assert isinstance(info.value, ValueError)
+        assert message in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.setenv("MY_KEY", OPENAI_KEY)
+    assert make_backend(AgentSpec("x", "openai", api_key_env="MY_KEY"), tmp_path).can_debug  # type: ignore[attr-defined]

@@ -1,0 +1,93 @@
+"""The offline mutator: real ast parsing of real files, reproducible, never repeating."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from synthetic import TRAIN_PY
+
+from autoresearch_tui.agents.mutator import Mutator, find_constants
+from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed, ProposalRequest
+
+SOURCE = '''\
+"""doc"""
+import math
+DEPTH = 8  # layers
+MATRIX_LR = 0.04
+WEIGHT_DECAY: float = 0.0
+WARMUP_STEPS = 10
+NEG = -3
+USE_VE = True
+WINDOW = "SSSL"
+ACT = "relu"
+__version__ = "1"
+NAME = "free text"
+lst = [1, 2]
+if ACT == "gelu" or ACT in ("silu", "relu"):
+    pass
+def f():
+    INNER = 3
+'''
+
+
+def request(files: dict[str, str], tried: set[str] | None = None, seed: int = 0) -> ProposalRequest:
+    return ProposalRequest(
+        workspace=Path("."), parent_id="n0001", parent_files=files, editable=list(files),
+        metric="val_bpb", goal="min", seed=seed, tried_descriptions=tried or set(),
+    )  # fmt: skip
+
+
+def test_finds_module_level_literals_only() -> None:
+    found = {c.name: c for c in find_constants("train.py", SOURCE)}
+    assert set(found) == {
+        "DEPTH",
+        "MATRIX_LR",
+        "WEIGHT_DECAY",
+        "WARMUP_STEPS",
+        "NEG",
+        "USE_VE",
+        "ACT",
+    }
+    assert found["ACT"].choices == ("gelu", "silu")  # the strings the file compares ACT with
+    assert found["NEG"].value == -3
+
+
+def test_change_reads_like_a_commit_message_and_keeps_layout() -> None:
+    proposal = Mutator(AgentSpec("explorer")).propose_sync(request({"train.py": SOURCE}, seed=1))
+    new = proposal.files["train.py"]
+    ast.parse(new)
+    changed = [(a, b) for a, b in zip(SOURCE.splitlines(), new.splitlines(), strict=True) if a != b]
+    assert 1 <= len(changed) <= 2
+    for part in proposal.description.split("; "):
+        name, old, arrow, value = part.split(" ")
+        assert arrow == "->" and old != value
+        line = next(b for a, b in changed if a.startswith(name))
+        assert line.startswith(f"{name}") and value in line
+    assert "# layers" in new  # comments survive
+
+
+def test_reproducible_and_never_repeats() -> None:
+    mutator = Mutator(AgentSpec("explorer"))
+    first = mutator.propose_sync(request({"train.py": TRAIN_PY}, seed=7))
+    again = mutator.propose_sync(request({"train.py": TRAIN_PY}, seed=7))
+    assert first.description == again.description and first.files == again.files
+    tried: set[str] = set()
+    for _ in range(60):
+        proposal = mutator.propose_sync(request({"train.py": TRAIN_PY}, tried, seed=7))
+        assert proposal.description not in tried
+        tried.add(proposal.description)
+
+
+def test_exhaustion_and_nothing_to_change_fail_cleanly() -> None:
+    mutator = Mutator(AgentSpec("explorer"))
+    with pytest.raises(ProposalFailed, match="no module-level constants"):
+        mutator.propose_sync(request({"train.py": "print(1)\n"}))
+    tried: set[str] = set()
+    with pytest.raises(ProposalFailed, match="was tried"):
+        for _ in range(50):
+            tried.add(
+                mutator.propose_sync(request({"train.py": "FLAG = True\n"}, tried)).description
+            )
+    assert tried == {"FLAG True -> False"}

@@ -1,0 +1,182 @@
+"""The real program end to end: headless runs, status, export, Ctrl-C and kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autoresearch_tui.agents.mutator import Mutator
+from autoresearch_tui.agents.proposer import AgentSpec
+from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.slots import Slot
+from synthetic import TOML, git, true_metric
+
+CLI = [sys.executable, "-m", "autoresearch_tui.app.cli"]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def slow_workspace(ws: Path, hang_s: float) -> None:
+    """Every run sleeps `hang_s`, and the runner forks python under bash (a grandchild)."""
+    train = ws / "train.py"
+    train.write_text(train.read_text().replace("hang_s=0.0", f"hang_s={hang_s}"))
+    (ws / "autoresearch.toml").write_text(TOML.replace('"python train.py"', '"python train.py; true"'))
+    git(ws, "commit", "-qam", "slow runs")
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def experiment_pids(run: str) -> list[int]:
+    """Live processes started by the engine for `run` (found by their environment)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"AR_RUN={run}".encode() in env and alive(int(proc.name)):
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_headless_run_status_and_export_reproduce_the_metric(workspace: Path, tmp_path: Path) -> None:
+    out = cli("run", str(workspace), "--headless", "--agents", "explorer@mutator",
+              "--max-experiments", "15", "--slots", "2", "--seed", "4")  # fmt: skip
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("run ") and "policy best-first" in lines[0]
+    finished = [line for line in lines if line.startswith("n0") and " <- n" in line]
+    assert len(finished) >= 15
+    assert all("Δparent" in line and "best n" in line for line in finished if "val_bpb" in line)
+    assert "experiments" in lines[-3] and "export it" in lines[-1]
+
+    status = json.loads(cli("status", str(workspace), "--json").stdout)
+    assert status["base"]["commit"] == git(workspace, "rev-parse", "HEAD").strip()
+    best = status["best"]
+    assert best["metric"] == min(n["metric"] for n in status["nodes"] if n["metric"] is not None)
+    for field in ("id", "parent", "status", "metric", "persona", "description", "pruned", "boost"):
+        assert all(field in n for n in status["nodes"])
+    assert "n0000" in cli("status", str(workspace)).stdout
+
+    patch = tmp_path / "best.patch"
+    cli("export", str(workspace), "best", "-o", str(patch))
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(workspace), str(clone)], check=True)
+    subprocess.run(["git", "apply", str(patch)], cwd=clone, check=True)
+    run = subprocess.run([sys.executable, "train.py"], cwd=clone, capture_output=True, text=True)
+    metric = float(run.stdout.strip().splitlines()[-2].split()[-1])
+    assert metric == best["metric"]
+    # Independently: the formula of the patched constants.
+    ns: dict = {}
+    exec(  # noqa: S102 - the constants block of our own synthetic file
+        "\n".join(line for line in (clone / "train.py").read_text().splitlines()
+                  if line.split(" ")[0] in ("LR", "DEPTH", "WARMUP", "USE_BIAS", "ACT")),
+        ns,
+    )  # fmt: skip
+    assert abs(true_metric(ns["LR"], ns["DEPTH"], ns["WARMUP"], ns["USE_BIAS"], ns["ACT"]) - metric) < 1e-6
+
+    series = cli("export", str(workspace), best["id"], "--series").stdout
+    depth = int(git(workspace, "rev-list", "--count", f"{status['base']['commit']}..{best['commit']}"))
+    assert series.count("\nSubject: [PATCH") == depth >= 1
+    am = tmp_path / "am"
+    subprocess.run(["git", "clone", "-q", str(workspace), str(am)], check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "am", "-q"], input=series,
+                   text=True, cwd=am, check=True)  # fmt: skip
+    assert (am / "train.py").read_text() == (clone / "train.py").read_text()
+
+    bad = cli("export", str(workspace), "n9999", check=False)
+    assert bad.returncode == 2 and "no node n9999" in bad.stderr
+
+
+def test_status_before_any_run_says_what_to_do(workspace: Path) -> None:
+    out = cli("status", str(workspace), check=False)
+    assert out.returncode == 2 and "no search has run here yet" in out.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_requeues(workspace: Path) -> None:
+    slow_workspace(workspace, 20.0)
+    proc = subprocess.Popen([*CLI, "run", str(workspace), "--headless", "--slots", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    db = workspace / ".autoresearch" / "state.db"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            running = sqlite3.connect(db).execute(
+                "select count(*) from nodes where status='running' and pid > 0").fetchone()[0]  # fmt: skip
+        except sqlite3.OperationalError:  # not created yet
+            continue
+        if running >= 2:
+            break
+    run = sqlite3.connect(db).execute("select value from meta where key='run'").fetchone()[0]
+    assert experiment_pids(run)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert experiment_pids(run) == []
+    rows = sqlite3.connect(db).execute("select status from nodes").fetchall()
+    assert {r[0] for r in rows} <= {"ready", "done"} and ("ready",) in rows
+    assert len(git(workspace, "worktree", "list").splitlines()) == 1
+
+
+def test_resume_after_kill_9_loses_nothing_and_leaves_no_strays(workspace: Path) -> None:
+    slow_workspace(workspace, 1.5)
+    proc = subprocess.Popen([*CLI, "run", str(workspace), "--headless", "--slots", "2",
+                             "--max-experiments", "40"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    db = workspace / ".autoresearch" / "state.db"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.1)
+        if not db.exists():
+            continue
+        con = sqlite3.connect(db)
+        try:
+            done = con.execute("select count(*) from nodes where status='done' and kind='improve'").fetchone()[0]
+            running = con.execute("select count(*) from nodes where status='running' and pid > 0").fetchone()[0]
+        except sqlite3.OperationalError:  # tables not created yet
+            continue
+        if done >= 2 and running >= 1:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    con = sqlite3.connect(db)
+    finished = dict(con.execute("select id, metric from nodes where status='done'").fetchall())
+    run = con.execute("select value from meta where key='run'").fetchone()[0]
+    strays = experiment_pids(run)
+    assert strays, "the killed runner's experiment should still be alive before the resume"
+
+    async def resume() -> Search:
+        config = load_config(workspace, check_clean=False)
+        search = Search(config, [Mutator(AgentSpec("explorer"))], slots=[Slot("cpu0", threads=1)],
+                        max_experiments=1)  # fmt: skip
+        await search.open()
+        time.sleep(0.2)  # SIGKILL is delivered asynchronously
+        assert [p for p in strays if alive(p)] == []  # killed on open, long before they end
+        await search.run()
+        return search
+
+    search = asyncio.run(resume())
+    for node_id, metric in finished.items():
+        assert search.tree[node_id].status == "done" and search.tree[node_id].metric == metric
+    assert not any(n.status == "running" for n in search.tree)
+    assert experiment_pids(run) == []
+    assert len(git(workspace, "worktree", "list").splitlines()) == 1
+    assert not any((workspace / ".autoresearch" / "worktrees").iterdir())

@@ -1,0 +1,18 @@
+"""Shared fixtures: the synthetic workspace and helpers to drive the real engine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synthetic import make_workspace  # noqa: E402
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A fresh synthetic git workspace (train.py prints a known val_bpb in ~50 ms)."""
+    return make_workspace(tmp_path / "ws")

@@ -1,0 +1,105 @@
+"""autoresearch.toml: every field read; every mistake a one-line error naming the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
+from synthetic import TOML, git, make_workspace
+
+
+def write(ws: Path, toml: str, commit: bool = True) -> None:
+    (ws / "autoresearch.toml").write_text(toml)
+    if commit:
+        git(ws, "commit", "-qam", "config")
+
+
+def test_reads_every_field(workspace: Path) -> None:
+    write(
+        workspace,
+        TOML.replace('goal      = "min"', 'goal      = "max"\nmetric_regex = \'val_bpb: +([0-9.]+)\'')
+        .replace("slots  = 2", "slots  = 3\nmax_cost_usd = 25\ncpu_threads = 1")
+        .replace('backend = "mutator"', 'backend = "anthropic"\nmodel = "claude-opus-4-6"'),
+    )
+    cfg = load_config(workspace)
+    assert cfg.root == workspace.resolve()
+    assert cfg.target.editable == ["train.py"] and cfg.target.readonly == ["prepare.py"]
+    assert cfg.target.goal == "max" and cfg.target.timeout_s == 30
+    assert cfg.target.metric_regex == "val_bpb: +([0-9.]+)"
+    assert cfg.search.slots == 3 and cfg.search.max_cost_usd == 25 and cfg.search.cpu_threads == 1
+    assert cfg.agents[0].backend == "anthropic" and cfg.agents[0].model == "claude-opus-4-6"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("timeout_s", "timeuot_s"), "unknown key [target].timeuot_s — did you mean timeout_s?"),
+        (lambda t: t.replace("[search]", "[serch]"), "unknown key top level.serch"),
+        (lambda t: t.replace('run       = "python train.py"\n', ""), '[target] run is missing — add run = "python train.py"'),
+        (lambda t: t.replace('metric    = "val_bpb"\n', ""), "[target] metric is missing"),
+        (lambda t: t.replace('editable  = ["train.py"]', 'editable  = ["model.py"]'), "editable file model.py does not exist"),
+        (lambda t: t.replace('editable  = ["train.py"]', 'editable  = ["../x.py"]'), "must be relative to the workspace"),
+        (lambda t: t.replace('goal      = "min"', 'goal      = "down"'), 'goal must be "min" or "max"'),
+        (lambda t: t.replace("timeout_s = 30", "timeout_s = -1"), "timeout_s must be a positive number"),
+        (lambda t: t.replace('policy = "best-first"', 'policy = "greedy"'), "policy 'greedy' is unknown"),
+        (lambda t: t.replace('backend = "mutator"', 'backend = "gemini"'), "backend 'gemini' is unknown"),
+        (lambda t: t.replace("[target]", "[target"), "fix the TOML syntax"),
+        (lambda t: t + "\nmetric_regex = 'no group'\n", "needs one group"),
+    ],
+)
+def test_mistakes_are_one_line_errors(workspace: Path, edit, message: str) -> None:
+    toml = edit(TOML)
+    if "metric_regex" in toml and "no group" in toml:
+        toml = TOML.replace('goal      = "min"', "goal      = \"min\"\nmetric_regex = 'no group'")
+    write(workspace, toml)
+    with pytest.raises(ConfigError) as err:
+        load_config(workspace)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_dirty_tree_is_refused(workspace: Path) -> None:
+    (workspace / "train.py").write_text("LR = 1\n")
+    with pytest.raises(ConfigError, match=r"uncommitted changes \(train.py\) — commit or stash"):
+        load_config(workspace)
+    load_config(workspace, check_clean=False)  # resume and status do not care
+
+
+def test_not_git_and_no_file(tmp_path: Path) -> None:
+    (tmp_path / "autoresearch.toml").write_text(TOML)
+    (tmp_path / "train.py").write_text("")
+    with pytest.raises(ConfigError, match="not a git repository — run `git init"):
+        load_config(tmp_path)
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "autoresearch.toml").unlink()
+    git(ws, "commit", "-qam", "rm")
+    with pytest.raises(ConfigError, match="no autoresearch.toml — write one"):
+        load_config(ws)
+    with pytest.raises(ConfigError, match="no such directory"):
+        load_config(tmp_path / "nope")
+
+
+def test_agents_spec() -> None:
+    agents = parse_agents("architect@anthropic:claude-opus-4-6,tuner@openai:gpt-5.4,explorer@mutator")
+    assert [a.label for a in agents] == [
+        "architect@anthropic:claude-opus-4-6",
+        "tuner@openai:gpt-5.4",
+        "explorer@mutator",
+    ]
+    with pytest.raises(ConfigError, match="not persona@backend"):
+        parse_agents("x@nowhere")
+
+
+def test_cli_exit_code_2_with_one_line(workspace: Path) -> None:
+    write(workspace, TOML.replace("timeout_s", "timeuot_s"))
+    out = subprocess.run(
+        [sys.executable, "-m", "autoresearch_tui.app.cli", "run", str(workspace), "--headless"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "unknown key [target].timeuot_s" in out.stderr

@@ -1,0 +1,215 @@
+"""The real engine on a real git repo with real subprocesses (the synthetic target)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+import git as gitpython
+
+from autoresearch_tui.agents.mutator import Mutator
+from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
+from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.events import Notice
+from autoresearch_tui.search.executor import group_alive
+from autoresearch_tui.search.policies import make_policy
+from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.slots import Slot
+from autoresearch_tui.search.store import Store
+from synthetic import ScriptedProposer, TOML, git, set_knob
+
+CPU2 = [Slot("cpu0", threads=1), Slot("cpu1", threads=1)]
+
+
+def search(ws: Path, proposers, **kw) -> Search:
+    kw.setdefault("slots", CPU2)
+    return Search(load_config(ws, check_clean=False), proposers, **kw)
+
+
+def run(s: Search) -> Search:
+    asyncio.run(s.run())
+    return s
+
+
+def test_mutator_run_builds_branches_notes_and_cleans_up(workspace: Path) -> None:
+    repo = gitpython.Repo(workspace)
+    head, branch = repo.head.commit.hexsha, repo.active_branch.name
+    s = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=12, seed=3))
+    nodes = list(s.tree)
+    done = [n for n in nodes if n.status == "done" and n.kind not in ("root", "rerun")]
+    assert len(done) == 12 and s.tree.root.status == "done"
+    for node in done:
+        assert node.branch == f"autoresearch/{s.run_name}/{node.id}"
+        assert repo.commit(node.branch).hexsha == node.commit
+        assert repo.commit(node.commit).parents[0].hexsha == s.tree[node.parent].commit
+        assert float(repo.git.notes("--ref", "refs/notes/autoresearch", "show", node.commit).split(": ")[1]) == node.metric
+        msg = repo.commit(node.commit).message
+        assert msg.startswith(node.description) and f"parent: {node.parent}" in msg and "persona: explorer" in msg
+    # The person's checkout is untouched; no worktree is left behind.
+    assert repo.head.commit.hexsha == head and repo.active_branch.name == branch
+    assert not repo.is_dirty(untracked_files=True)
+    assert len(repo.git.worktree("list").splitlines()) == 1
+    assert not any((workspace / ".autoresearch" / "worktrees").iterdir())
+    # Logs and loss points for every experiment.
+    store = Store(workspace / ".autoresearch" / "state.db")
+    assert [p[0] for p in store.load_points(done[0].id)] == [0, 1, 2, 3, 4]
+    assert (workspace / ".autoresearch" / "logs" / f"{done[0].id}.log").read_text().count("step") == 5
+    assert store.db["nodes"].count == len(nodes)
+    assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_failure_modes_are_recorded_and_the_search_goes_on(workspace: Path) -> None:
+    (workspace / "autoresearch.toml").write_text(TOML.replace("timeout_s = 30", "timeout_s = 2"))
+    git(workspace, "commit", "-qam", "short timeout")
+    script = [
+        set_knob("crash", True),
+        set_knob("hang_s", 60.0),
+        set_knob("touch_readonly", True),
+        set_knob("nan", True),
+        [('print(f"val_bpb:          {final:.6f}")', 'print("no metric here")')],
+        ProposalFailed("the model said nothing useful", reply="???"),
+        [("LR = 0.04", "LR = 0.04 +")],  # a syntax error: the run crashes
+        [("LR = 0.04", "LR = 0.08")],
+    ]
+    proposer = ScriptedProposer(script)
+    start = time.monotonic()
+    s = run(search(workspace, [proposer], policy=make_policy("ratchet"), max_experiments=7))
+    assert time.monotonic() - start < 30  # the 60 s hang was killed at the 2 s timeout
+    by_desc = {n.description: n for n in s.tree if n.kind != "root"}
+    status = {d.split(" -> ")[0]: (n.status, n.reason) for d, n in by_desc.items()}
+    assert status["crash=False"][0] == "crashed" and "synthetic crash" in status["crash=False"][1]
+    assert status["hang_s=0.0"] == ("timeout", "killed after the 2s timeout")
+    assert status["touch_readonly=False"] == ("invalid", "readonly file prepare.py was changed by the run")
+    assert status["nan=False"] == ("crashed", "val_bpb is nan")
+    assert "no 'val_bpb: <float>' line" in status['print(f"val_bpb:          {final:.6f}")'][1]
+    syntax = by_desc["LR = 0.04 -> LR = 0.04 +"]
+    assert syntax.status == "crashed" and "SyntaxError" in syntax.reason
+    failed = [n for n in s.tree if n.status == "failed"]
+    assert [n.reason for n in failed] == ["the model said nothing useful"]
+    assert (workspace / ".autoresearch" / "logs" / f"{failed[0].id}.reply.md").read_text() == "???"
+    lr = next(n for n in s.tree if n.description == "LR = 0.04 -> LR = 0.08")
+    assert lr.status == "done" and math.isclose(lr.metric, 1.0 + 0.1 * 0.25 + 0.01 + 0.02, abs_tol=1e-6)
+    # The hung process group is gone.
+    hung = next(n for n in s.tree if n.status == "timeout")
+    assert "killed after the 2s timeout" in (workspace / ".autoresearch" / "logs" / f"{hung.id}.log").read_text()
+
+
+def test_broken_base_stops_with_a_clear_error(workspace: Path) -> None:
+    (workspace / "train.py").write_text("raise SystemExit(3)\n")
+    git(workspace, "commit", "-qam", "broken")
+    notices: list[Notice] = []
+    s = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5,
+               listeners=[lambda e: notices.append(e) if isinstance(e, Notice) else None])  # fmt: skip
+    run(s)
+    assert s.tree.root.status == "crashed"
+    assert any("the base commit's run crashed: exit code 3" in n.text for n in notices)
+
+
+def test_children_of_crashed_nodes_are_debug_children(workspace: Path) -> None:
+    class BreakThenFix(ScriptedProposer):
+        async def propose(self, request):
+            fix = [("crash=True", "crash=False"), ("LR = 0.04", "LR = 0.05")]
+            self.script = [fix if request.kind == "debug" else set_knob("crash", True)]
+            return await super().propose(request)
+
+    proposer = BreakThenFix([])
+    s = run(search(workspace, [proposer], max_experiments=6, slots=CPU2[:1]))
+    debug = [n for n in s.tree if n.kind == "debug"]
+    assert debug, [(n.id, n.status, n.kind) for n in s.tree]
+    for child in debug:
+        assert s.tree[child.parent].status == "crashed"
+        assert child.status in ("done", "ready")  # ready: proposed as the budget ran out
+        assert len([c for c in s.tree.children(child.parent) if c.kind == "debug"]) == 1
+    assert any(child.status == "done" for child in debug)
+    request = next(r for r in proposer.requests if r.kind == "debug")
+    assert "synthetic crash" in request.crash_log and "Traceback" in request.crash_log
+
+
+def test_pipelining_keeps_both_slots_busy(workspace: Path) -> None:
+    (workspace / "train.py").write_text(
+        (workspace / "train.py").read_text().replace("hang_s=0.0", "hang_s=0.3")
+    )
+    git(workspace, "commit", "-qam", "slower")
+
+    class SlowMutator(Mutator):
+        async def propose(self, request):
+            await asyncio.sleep(0.06)  # 20% of the run time
+            return self.propose_sync(request)
+
+    s = run(search(workspace, [SlowMutator(AgentSpec("explorer"))], max_experiments=10))
+    spans = sorted((n.started_at, n.finished_at) for n in s.tree if n.kind != "root")
+    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    assert overlapping >= 6
+
+
+def test_ratchet_is_sequential_and_always_extends_the_best(workspace: Path) -> None:
+    s = run(search(workspace, [Mutator(AgentSpec("explorer"))], policy=make_policy("ratchet"),
+                   max_experiments=15, seed=5))  # fmt: skip
+    nodes = sorted((n for n in s.tree if n.kind != "root"), key=lambda n: n.id)
+    best = s.tree.root
+    for node in nodes:
+        assert node.parent == best.id  # autoresearch: the next try starts from the best so far
+        if node.metric < best.metric:
+            best = node
+    for a, b in zip(nodes, nodes[1:], strict=False):
+        assert b.started_at >= a.finished_at  # one experiment at a time
+
+
+def test_prune_stops_running_experiments_and_excludes_the_subtree(workspace: Path) -> None:
+    proposer = ScriptedProposer([set_knob("hang_s", 30.0)] + [[("LR = 0.04", f"LR = 0.0{i}")] for i in range(5, 9)])
+
+    async def scenario() -> Search:
+        s = search(workspace, [proposer], max_experiments=3, slots=CPU2[:1])
+        task = asyncio.create_task(s.run())
+        while not any(n.status == "running" and "hang_s" in n.description for n in s.tree):
+            await asyncio.sleep(0.05)
+        hung = next(n for n in s.tree if n.status == "running" and "hang_s" in n.description)
+        while not hung.pid:
+            await asyncio.sleep(0.01)
+        pid = hung.pid
+        await s.prune(hung.id)
+        await task
+        assert not group_alive(pid)
+        return s
+
+    s = asyncio.run(scenario())
+    hung = next(n for n in s.tree if "hang_s" in n.description)
+    assert hung.pruned and hung.status == "ready" and hung.reason == "stopped before it finished"
+    assert all(n.parent != hung.id for n in s.tree)
+    store = Store(workspace / ".autoresearch" / "state.db")
+    assert [e["node"] for e in store.events("prune")] == [hung.id]
+
+
+def test_resume_continues_the_same_tree(workspace: Path) -> None:
+    first = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, seed=1))
+    before = {n.id: (n.status, n.metric, n.commit) for n in first.tree}
+    second = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, seed=1))
+    assert second.run_name == first.run_name
+    after = {n.id: (n.status, n.metric, n.commit) for n in second.tree}
+    assert all(after[k] == v for k, v in before.items())
+    assert len([n for n in second.tree if n.status == "done"]) == 11
+    descriptions = [(n.parent, n.description) for n in second.tree if n.kind != "root"]
+    assert len(descriptions) == len(set(descriptions))  # the mutator never repeats a change
+
+
+def test_rerun_is_a_seed_repeat_of_the_same_commit(workspace: Path) -> None:
+    async def scenario():
+        s = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0,
+                   exit_when_idle=False)  # fmt: skip
+        task = asyncio.create_task(s.run())
+        while s.tree.root is None or s.tree.root.status != "done":
+            await asyncio.sleep(0.05)
+        rerun = await s.rerun("n0000")
+        while s.tree[rerun.id].status != "done":
+            await asyncio.sleep(0.05)
+        s.stop()
+        await task
+        return s, s.tree[rerun.id]
+
+    s, rerun = asyncio.run(scenario())
+    root = s.tree.root
+    assert rerun.kind == "rerun" and rerun.parent == root.id
+    assert rerun.commit == root.commit and rerun.seed != root.seed
+    assert rerun.metric == root.metric  # the synthetic target ignores AR_SEED

@@ -1,0 +1,209 @@
+"""`init`: a new workspace from the built-in trainer (DESIGN.md §8).
+
+Owns the presets (constants rewritten in the template's train.py and prepare.py),
+the files a workspace starts with (train.py, prepare.py, program.md,
+autoresearch.toml, .gitignore), its base commit, and running its data preparation.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+PRESETS: tuple[str, ...] = ("cpu", "gpu")
+DATASETS: tuple[str, ...] = ("stdlib", "climbmix", "tinystories")
+
+# The template files carry the cpu preset; other presets rewrite these constants.
+PRESET_CONSTANTS: dict[str, dict[str, dict[str, int | float | str | bool]]] = {
+    "cpu": {"prepare.py": {}, "train.py": {}},
+    "gpu": {  # autoresearch's defaults
+        "prepare.py": {"TIME_BUDGET": 300, "MAX_SEQ_LEN": 2048, "EVAL_TOKENS": 20971520},
+        "train.py": {
+            "DEPTH": 8,
+            "ASPECT_RATIO": 64,
+            "HEAD_DIM": 128,
+            "TOTAL_BATCH_SIZE": 524288,
+            "DEVICE_BATCH_SIZE": 128,
+            "EMBEDDING_LR": 0.6,
+            "UNEMBEDDING_LR": 0.004,
+            "MATRIX_LR": 0.04,
+            "WEIGHT_DECAY": 0.2,
+            "WARMUP_RATIO": 0.0,
+            "WARMDOWN_RATIO": 0.5,
+        },
+    },
+}
+DATASET_VOCAB: dict[str, int] = {"stdlib": 257, "climbmix": 8192, "tinystories": 8192}
+
+GITIGNORE = ".autoresearch/\n__pycache__/\n*.pyc\nrun.log\nresults.tsv\n"
+
+TOML = """\
+[target]
+editable  = ["train.py"]
+readonly  = ["prepare.py"]
+run       = "python train.py"
+metric    = "val_bpb"
+goal      = "min"
+timeout_s = {timeout_s}
+
+[search]
+policy = "best-first"
+slots  = "auto"
+
+[[agents]]
+persona = "explorer"
+backend = "mutator"
+"""
+
+FALLBACK_AUTHOR = ("-c", "user.name=autoresearch", "-c", "user.email=autoresearch@localhost")
+
+
+class WorkspaceExists(ValueError):
+    """The target directory exists and is not empty; nothing was written."""
+
+
+class PrepareFailed(RuntimeError):
+    """The workspace was created but `python prepare.py` failed (e.g. no network)."""
+
+
+def template_text(name: str) -> str:
+    """A file of the built-in template (package data), as text."""
+    return resources.files("autoresearch_tui.trainer").joinpath("template", name).read_text()
+
+
+def _literal(value: int | float | str | bool) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # double quotes, as ruff formats them
+    return repr(value)
+
+
+def set_constants(source: str, values: dict[str, int | float | str | bool]) -> str:
+    """Rewrite module-level `NAME = <literal>` assignments, keeping comments and layout."""
+    lines = source.splitlines(keepends=True)
+    found = set()
+    for stmt in ast.parse(source).body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+            continue
+        target = stmt.targets[0]
+        if not isinstance(target, ast.Name) or target.id not in values or target.id in found:
+            continue
+        node = stmt.value
+        if node.lineno != node.end_lineno:
+            raise ValueError(f"{target.id}: the template's value spans several lines")
+        line = lines[node.lineno - 1]
+        # ast offsets count UTF-8 bytes; these lines are ASCII up to the value's end
+        start, end = node.col_offset, node.end_col_offset
+        lines[node.lineno - 1] = line[:start] + _literal(values[target.id]) + line[end:]
+        found.add(target.id)
+    missing = set(values) - found
+    if missing:
+        raise KeyError(f"constants not found in the template: {sorted(missing)}")
+    return "".join(lines)
+
+
+def render_files(
+    preset: str = "cpu", budget_s: float | None = None, dataset: str = "stdlib"
+) -> dict[str, str]:
+    """The workspace's files (name -> text) for a preset, budget and data set."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r} (choose from {', '.join(DATASETS)})")
+    if budget_s is not None and not budget_s > 0:
+        raise ValueError(f"budget_s must be positive, got {budget_s}")
+    prepare_values = dict(PRESET_CONSTANTS[preset]["prepare.py"])
+    prepare_values.update(DATASET=dataset, VOCAB=DATASET_VOCAB[dataset])
+    if budget_s is not None:
+        prepare_values["TIME_BUDGET"] = int(budget_s) if budget_s == int(budget_s) else budget_s
+    budget = prepare_values.get("TIME_BUDGET") or _template_budget()
+    return {
+        "train.py": set_constants(template_text("train.py"), PRESET_CONSTANTS[preset]["train.py"]),
+        "prepare.py": set_constants(template_text("prepare.py"), prepare_values),
+        "program.md": template_text("program.md"),
+        "autoresearch.toml": TOML.format(timeout_s=int(float(budget) * 2 + 120)),
+        ".gitignore": GITIGNORE,
+    }
+
+
+def _template_budget() -> float:
+    match = re.search(r"^TIME_BUDGET = ([0-9.]+)", template_text("prepare.py"), re.M)
+    assert match, "the template's prepare.py has no TIME_BUDGET"
+    return float(match.group(1))
+
+
+def _git(path: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=path, capture_output=True, text=True, check=False
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _has_identity(path: Path) -> bool:
+    for key in ("user.name", "user.email"):
+        result = subprocess.run(["git", "config", key], cwd=path, capture_output=True, check=False)
+        if result.returncode != 0 or not result.stdout.strip():
+            return False
+    return True
+
+
+def commit_base(path: Path, message: str) -> str:
+    """git init + one commit of everything in path; returns the commit hash."""
+    _git(path, "-c", "init.defaultBranch=main", "init", "-q")
+    _git(path, "add", "-A")
+    author = () if _has_identity(path) else FALLBACK_AUTHOR
+    _git(path, *author, "-c", "commit.gpgsign=false", "commit", "-q", "-m", message)
+    return _git(path, "rev-parse", "HEAD").strip()
+
+
+def run_prepare(path: Path, log: Callable[[str], None] = print) -> None:
+    """Run the workspace's own `python prepare.py`, passing its output to log line by line."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "prepare.py"],
+        cwd=path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    last = ""
+    for line in process.stdout:
+        for part in line.replace("\r", "\n").splitlines():
+            if part.strip():
+                log(part)
+                last = part
+    if process.wait() != 0:
+        raise PrepareFailed(f"{last.strip()} (retry with `python prepare.py` in {path})")
+
+
+def init_workspace(
+    path: Path,
+    preset: str = "cpu",
+    budget_s: float | None = None,
+    dataset: str = "stdlib",
+    prepare_data: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Create a workspace in path (absent or empty), commit it as the base, prepare data.
+
+    Raises WorkspaceExists if path is a non-empty directory or a file (nothing is
+    written), ValueError for an unknown preset or data set, PrepareFailed if the data
+    preparation fails (the workspace and its base commit are kept).
+    """
+    path = Path(path).expanduser().resolve()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise WorkspaceExists(f"{path} already exists and is not empty; choose a new directory")
+    files = render_files(preset, budget_s, dataset)
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    commit_base(path, f"base: built-in trainer (preset {preset}, dataset {dataset})")
+    log(f"Created workspace {path} (preset {preset}, dataset {dataset})")
+    if prepare_data:
+        run_prepare(path, log)
+    log(f"Next: autoresearch-tui {path}")
+    return path
