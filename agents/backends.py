@@ -39,8 +39,21 @@ def _need_key(spec: AgentSpec, default_var: str) -> str:
     return key
 
 
+def _check_numbers(spec: AgentSpec) -> None:
+    for name, kind in (("repairs", int), ("max_retries", int), ("max_tokens", int),
+                       ("timeout_s", float), ("weight", float)):  # fmt: skip
+        value = getattr(spec, name)
+        ok = (kind is float and isinstance(value, int | float)) or isinstance(value, int)
+        if isinstance(value, bool) or not ok or value < 0:
+            raise AgentSetupError(
+                f"agent {spec.label}: {name} must be a {'whole ' if kind is int else ''}number "
+                f">= 0, not {value!r}"
+            )
+
+
 def make_backend(spec: AgentSpec, workspace: Path) -> Proposer:
     """The Proposer for `spec`; AgentSetupError when it cannot work as configured."""
+    _check_numbers(spec)
     if spec.backend == "anthropic":
         from autoresearch_tui.agents.llm_anthropic import AnthropicProposer
 

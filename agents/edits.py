@@ -55,11 +55,9 @@ def _path_of(line: str) -> str | None:
     text = re.sub(r"^#+\s*", "", text)
     text = re.sub(r"^(file|path)\s*:\s*", "", text, flags=re.IGNORECASE)
     text = text.strip("*`'\"").rstrip(":").strip("*`'\"").strip()
-    if not text or re.search(r"\s", text):
+    if not re.fullmatch(r"[\w./~-]+", text) or text.endswith("."):
         return None
-    if "." in text or "/" in text:
-        return text
-    return None
+    return text if "/" in text or re.search(r"\.\w+$", text) else None
 
 
 def _clean(text: str) -> str:
@@ -75,9 +73,10 @@ def _fence_end(lines: list[str], start: int, fence: str) -> int:
 
 
 def _path_before(lines: list[str], i: int) -> tuple[str | None, str, int]:
-    """The line just before line i, skipping a fence opener: (its path, its text, index)."""
+    """The line just before line i, skipping blank lines and a fence opener:
+    (its path, its text, its index)."""
     j = i - 1
-    while j >= 0 and FENCE.match(lines[j]):
+    while j >= 0 and (FENCE.match(lines[j]) or not lines[j].strip()):
         j -= 1
     if j < 0:
         return None, "", 0

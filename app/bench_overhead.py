@@ -39,8 +39,7 @@ TRAIN = textwrap.dedent(
     DEPTH = 8
     WARMUP = 0.1
     BATCH = 32
-    SLEEP = {sleep}
-    time.sleep(SLEEP)
+    time.sleep(dict(run_s={sleep})["run_s"])  # the run time; not a constant the mutator sees
     print("val_bpb:", 1 + (LR - 0.06) ** 2 + (DEPTH - 12) ** 2 / 100 + (WARMUP - .2) ** 2 + BATCH / 1e4)
     """
 )
@@ -141,20 +140,22 @@ class SlowAgent(Mutator):
 
 
 def utilization(
-    root: Path, slots: int, run_s: float, latency_s: float, experiments: int, policy: str
-) -> float:
-    """Busy slot time / (slots x wall), from the first child's start to the last finish.
+    root: Path, slots: int, latency_s: float, experiments: int, policy: str
+) -> tuple[float, float]:
+    """Command run time / (slots x wall), (steady, whole).
 
-    Every run on a slot counts as busy (re-runs for confirmation too)."""
+    steady: from the first child's start to the last child's start, while work remains;
+    whole: to the last finish, so it includes the ramp-down of the final runs. Every run
+    counts as busy (re-runs for confirmation too); set-up and teardown count as idle."""
     search = asyncio.run(_search(root, [SlowAgent(latency_s)], slots, experiments, policy))
-    first = min(n.started_at for n in search.tree if n.kind == "improve")
-    last = max(n.finished_at for n in search.tree if n.finished_at)
-    busy = sum(
-        min(n.finished_at, last) - max(n.started_at, first)
-        for n in search.tree
-        if n.started_at and n.finished_at and n.finished_at > first
-    )
-    return busy / (slots * (last - first))
+    runs = [n for n in search.tree if n.started_at and n.finished_at]
+    first = min(n.started_at for n in runs if n.kind == "improve")
+
+    def busy_until(end: float) -> float:
+        spans = (min(n.finished_at, end) - max(n.started_at, first) for n in runs)
+        return sum(max(0.0, span) for span in spans) / (slots * (end - first))
+
+    return busy_until(max(n.started_at for n in runs)), busy_until(max(n.finished_at for n in runs))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import heapq
 import json
 import math
 import os
@@ -162,6 +163,45 @@ def bench_config(config: Config, variant: Variant, seed: int) -> Config:
     return dataclasses.replace(config, search=search)
 
 
+class VirtualClock:
+    """Simulated time for the in-process runs: a run "sleeps" a number of run-lengths,
+    and the clock only moves on when the scheduler has settled (every task in flight is
+    a run waiting here, no proposal or merge is being made, no wake-up is pending), so
+    proposals take no simulated time, the order of events is deterministic, and git and
+    SQLite overheads do not distort it. (It reads the scheduler's private state: bench
+    only.)"""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._queue: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._count = 0
+
+    async def sleep(self, duration: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._count += 1
+        heapq.heappush(self._queue, (self.now + duration, self._count, future))
+        await future
+
+    def _settled(self, search: Search) -> bool:
+        return (
+            bool(self._queue)
+            and len(self._queue) == len(search._runs)
+            and not search._proposals
+            and not search._wake.is_set()
+        )
+
+    async def drive(self, search: Search, done: asyncio.Event) -> None:
+        settled_polls = 0
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            settled_polls = settled_polls + 1 if self._settled(search) else 0
+            if settled_polls >= 2:  # settled twice in a row: nothing is about to happen
+                end, _, future = heapq.heappop(self._queue)
+                self.now = max(self.now, end)
+                future.set_result(None)
+                settled_polls = 0
+
+
 @dataclass
 class Trace:
     """One search's record, experiment by experiment (after the base's first run)."""
@@ -178,6 +218,7 @@ class Trace:
     merges: int = 0
     confirmed_best_true: float | None = None
     wall_s: float = 0.0
+    sim_time: list[float] = field(default_factory=list)  # simulated time at each experiment
 
 
 def run_landscape(
@@ -187,7 +228,6 @@ def run_landscape(
     experiments: int,
     slots: int,
     agents: str,
-    tick_s: float,
 ) -> Trace:
     """One search on one landscape; runs in a worker process."""
     landscape = LANDSCAPES[landscape_name]
@@ -201,12 +241,14 @@ def run_landscape(
         config = bench_config(load_config(ws), variant, seed)
         budget = experiments - (config.search.base_runs - 1)
 
+        clock = VirtualClock()
+
         async def executor(node: Node, files: dict[str, str]) -> tuple[str, float | None, str]:
             consts = read_constants(files["train.py"])
             true_of[node.commit] = landscape.true_value(consts)
             metric, used, reason = landscape.measure(consts, node.seed)
             jitter = random.Random(f"{node.id}:{seed}").uniform(0.8, 1.2)
-            await asyncio.sleep(tick_s * used * jitter)
+            await clock.sleep(used * jitter)
             if metric is None:
                 if len(trace.best_true) < experiments:
                     trace.crash_waste += used
@@ -225,6 +267,7 @@ def run_landscape(
             best = search.tree.best()
             value = true_of.get(best.commit) if best is not None else None
             trace.best_true.append(value if value is not None else base_true)
+            trace.sim_time.append(clock.now)
             ran = true_of.get(node.commit)
             prev = trace.oracle[-1] if trace.oracle else base_true
             trace.oracle.append(min(prev, ran) if ran is not None else prev)
@@ -242,8 +285,18 @@ def run_landscape(
             executor=executor,
             listeners=[listen],
         )
+
+        async def main() -> None:
+            done = asyncio.Event()
+            driver = asyncio.create_task(clock.drive(search, done))
+            try:
+                await search.run()
+            finally:
+                done.set()
+                await driver
+
         start = time.monotonic()
-        asyncio.run(search.run())
+        asyncio.run(main())
         trace.wall_s = time.monotonic() - start
         tree = search.tree
         trace.reruns = sum(1 for n in tree if n.kind == "rerun")
@@ -253,6 +306,7 @@ def run_landscape(
     while len(trace.best_true) < experiments:  # a search that ran out of proposals
         trace.best_true.append(trace.best_true[-1] if trace.best_true else base_true)
         trace.oracle.append(trace.oracle[-1] if trace.oracle else base_true)
+        trace.sim_time.append(trace.sim_time[-1] if trace.sim_time else 0.0)
     return trace
 
 
@@ -500,7 +554,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--agents", default="explorer@mutator,placebo@mutator",
                    help="persona@mutator,...; `placebo` edits only SEED and LOG_EVERY")  # fmt: skip
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--tick-s", type=float, default=0.05, help="seconds one simulated run lasts")
     p.add_argument("--png", type=Path, default=Path("bench-search.png"))
     p.add_argument("--json", type=Path, default=None, help="also write every trace here")
     p.add_argument("--budget-s", type=float, default=20.0, help="cpu-train: training seconds")
@@ -527,7 +580,7 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     jobs = [
-        (ls, v, seed, args.experiments, args.slots, args.agents, args.tick_s)
+        (ls, v, seed, args.experiments, args.slots, args.agents)
         for ls in landscapes
         for seed in range(args.seeds)
         for v in variants

@@ -129,9 +129,9 @@ class GitWorkspace:
 
     def remove_worktree(self, path: Path) -> None:
         self.repo.git.worktree("remove", "--force", str(path), with_exceptions=False)
-        if path.exists():
+        if path.exists():  # not a registered worktree (a crash mid-creation): clean by hand
             shutil.rmtree(path, ignore_errors=True)
-        self.repo.git.worktree("prune")
+            self.repo.git.worktree("prune")
 
     def clean_worktrees(self) -> list[str]:
         """Remove every worktree a dead run left behind; return their names."""

@@ -132,6 +132,7 @@ class Search:
         self._budget_noted = False
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-store")
         self._git_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-git")
+        self._teardown_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-git-teardown")
         self.store: Store | None = None
         self.git: GitWorkspace | None = None
         self.started_at = time.time()
@@ -142,6 +143,12 @@ class Search:
 
     async def _git(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._git_thread, fn, *args)
+
+    async def _teardown(self, fn: Callable[..., T], *args: Any) -> T:
+        """Git work after a run (worktree removal, notes): plain git commands only (no
+        object-database reads, which GitPython does not share across threads), on a
+        thread of their own so they never delay the next experiment's set-up."""
+        return await asyncio.get_running_loop().run_in_executor(self._teardown_thread, fn, *args)
 
     def emit(self, event: Event) -> None:
         for listener in self.listeners:
@@ -312,7 +319,9 @@ class Search:
             )
         else:
             ratio = 0.5
-        ahead = min(len(self.slots), math.ceil(len(self.slots) * ratio))
+        # Slots free up at staggered times: keep enough proposals ready for the ones that
+        # will free during one proposal's latency, plus one for the variance.
+        ahead = min(len(self.slots), math.ceil(len(self.slots) * ratio) + 1)
         return max(0, free) + ahead + self.config.search.lookahead
 
     def _budget_left(self) -> bool:
@@ -565,6 +574,7 @@ class Search:
 
         def on_start(pid: int) -> None:
             node.pid = pid  # so a later start can kill this group if we die
+            node.started_at = time.time()  # run time = the command's own, without set-up
             self._db_thread.submit(store.save_node, copy.copy(node))
 
         def on_output(lines: list[str], elapsed: float) -> None:
@@ -588,9 +598,8 @@ class Search:
         try:
             if self.executor is not None:
                 files = await self._git(self.git.read_files, node.commit, list(target.editable))  # type: ignore[union-attr]
-                start = time.monotonic()
+                # No duration is recorded: an in-process run's wall time means nothing.
                 status, metric, reason = await self.executor(copy.copy(node), files)
-                self._durations.append(time.monotonic() - start)
                 node.status, node.metric, node.reason = status, metric, reason  # type: ignore[assignment]
                 return
             worktree = await self._git(self.git.add_worktree, node.id, node.commit)  # type: ignore[union-attr]
@@ -613,6 +622,7 @@ class Search:
                 target.run, worktree, env, self.log_path(node.id), parser, target.timeout_s,
                 on_start=on_start, on_output=on_output,
             )  # fmt: skip
+            node.finished_at = time.time()
             flush(result.elapsed)
             self._durations.append(result.elapsed)
             if result.timed_out:
@@ -636,15 +646,27 @@ class Search:
         except OSError as exc:  # a full disk, a vanished worktree: record it, go on
             node.status, node.reason = "crashed", f"runner error: {exc}"
         finally:
-            node.finished_at = None if requeue else time.time()
+            node.finished_at = None if requeue else (node.finished_at or time.time())
             node.slot, node.pid = "", 0
             if requeue:
                 node.started_at = None
             await asyncio.shield(self._finish_run(node, worktree, requeue))
 
     async def _finish_run(self, node: Node, worktree: Path | None, requeue: bool) -> None:
+        if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
+            self.notice(
+                f"the base commit's run {node.status}: {node.reason} — fix the workspace "
+                f"(log: {self.log_path(node.id)})",
+                "error",
+            )
+            self._stopping = True
+        if not requeue:
+            # The slot is free now: the next experiment starts while this one's
+            # teardown (worktree, note, store) runs on the teardown thread.
+            self.busy.pop(node.id, None)
+            self.wake()
         if worktree is not None:
-            await self._git(self.git.remove_worktree, worktree)  # type: ignore[union-attr]
+            await self._teardown(self.git.remove_worktree, worktree)  # type: ignore[union-attr]
         if requeue:
             await self._db(self.store.clear_points, node.id)  # type: ignore[union-attr]
         else:
@@ -653,7 +675,7 @@ class Search:
                 if node.has_metric
                 else f"{node.status}: {node.reason}"
             )
-            await self._git(self.git.add_note, node.commit, note)  # type: ignore[union-attr]
+            await self._teardown(self.git.add_note, node.commit, note)  # type: ignore[union-attr]
         await self._save(node)
         await self._event(
             "finished" if not requeue else "stopped",
@@ -665,13 +687,6 @@ class Search:
             await self._maybe_confirm(node)
         self.busy.pop(node.id, None)
         self._runs.pop(node.id, None)
-        if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
-            self.notice(
-                f"the base commit's run {node.status}: {node.reason} — fix the workspace "
-                f"(log: {self.log_path(node.id)})",
-                "error",
-            )
-            self._stopping = True
         self.wake()
 
     # -- noise control and merges (DESIGN.md §5) ------------------------------------------
@@ -861,3 +876,4 @@ class Search:
             await self._db(self.store.close)
         self._db_thread.shutdown(wait=True)
         self._git_thread.shutdown(wait=True)
+        self._teardown_thread.shutdown(wait=True)

@@ -141,7 +141,6 @@ class SearchTree(ScrollView, can_focus=True):
     # -- updates from the app --------------------------------------------------------------
     def nodes_changed(self, changes: Changes) -> None:
         """Called after `model.update`: resize, keep the cursor row still, repaint."""
-        self._cache.clear()
         if changes.rows_changed:
             self._rows_changed()
         elif self.cursor_id is None and self.model.rows:
@@ -150,10 +149,9 @@ class SearchTree(ScrollView, can_focus=True):
 
     def _rows_changed(self, anchor: tuple[str, int] | None = None) -> None:
         """Rows were inserted or rebuilt: keep the anchored node on the same screen line."""
-        self._cache.clear()
         if anchor is None:
             anchor = self._anchor
-        self.virtual_size = Size(0, self._line_count())
+        self._set_line_count(self._line_count())
         if self.cursor_id is None or self.model.row_of(self.cursor_id) is None:
             self._fix_cursor()
         if anchor is not None:
@@ -166,6 +164,20 @@ class SearchTree(ScrollView, can_focus=True):
         self.refresh()
 
     _anchor: tuple[str, int] | None = None
+
+    def _set_line_count(self, count: int) -> None:
+        """Set the virtual height. Assigning `virtual_size` makes Textual lay out the whole
+        screen; while the scrollbar stays (or stays away) only the scrollbar needs news."""
+        new = Size(0, count)
+        old = self.virtual_size
+        if new == old:
+            return
+        height = self.scrollable_content_region.height
+        if self.is_mounted and height > 0 and (old.height > height) == (count > height):
+            self.set_reactive(SearchTree.virtual_size, new)
+            self._scroll_update(new)
+        else:
+            self.virtual_size = new
 
     def _remember_anchor(self) -> None:
         """Which node to keep still on screen: the cursor if visible, else the top row."""
@@ -202,7 +214,6 @@ class SearchTree(ScrollView, can_focus=True):
         for nid in self.model.running_ids:
             row = self.model.row_of(nid)
             if row is not None:
-                self._cache = {k: v for k, v in self._cache.items() if k[0] != nid}
                 self.refresh_line(row)
 
     def select(self, node_id: str) -> None:
@@ -258,14 +269,35 @@ class SearchTree(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         nid = self.model.rows[row]
         is_cursor = nid == self.cursor_id
-        key = (nid, is_cursor, width, self.has_focus)
+        key = self._line_key(nid, is_cursor, width)
         strip = self._cache.get(key)
         if strip is None:
             strip = self._render_row(nid, width, is_cursor, base)
-            if len(self._cache) > 2000:
+            if len(self._cache) > 4000:
                 self._cache.clear()
             self._cache[key] = strip
         return strip
+
+    def _line_key(self, nid: str, is_cursor: bool, width: int) -> tuple:
+        """Everything a row's look depends on, so rows that only moved stay cached."""
+        model = self.model
+        node = model[nid]
+        parent = node.parent
+        return (
+            nid,
+            is_cursor,
+            width,
+            self.has_focus,
+            self.guides(nid),
+            model.node_version.get(nid),
+            model.node_version.get(parent) if parent else None,
+            nid == model.best_id,
+            nid in model.pruned_eff,
+            model.is_match(nid) if model.filter_text else True,
+            model.spread,
+            (nid in model.collapsed, model.version if nid in model.collapsed else 0),
+            int(self.clock()) if node.status == "running" else 0,
+        )
 
     def guides(self, node_id: str) -> str:
         model = self.model

@@ -54,6 +54,7 @@ class TreeModel:
         self.pruned_eff: set[str] = set()  # pruned itself or below a pruned node
         self.measured: set[str] = set()  # has a metric, not a re-run
         self.running_ids: set[str] = set()
+        self.node_version: dict[str, int] = {}  # bumps when a node (or its re-runs) change
         self._mean: dict[str, float | None] = {}
         self.best_id: str | None = None
         self.spread: float | None = None
@@ -211,8 +212,10 @@ class TreeModel:
     def _store(self, node: Node) -> None:
         self.tree.add(node)
         self._mean.pop(node.id, None)
+        self.node_version[node.id] = self.node_version.get(node.id, 0) + 1
         if node.kind == "rerun" and node.parent:
             self._mean.pop(node.parent, None)
+            self.node_version[node.parent] = self.node_version.get(node.parent, 0) + 1
         if node.status == "running":
             self.running_ids.add(node.id)
         else:

@@ -69,6 +69,13 @@ def test_fenced_blocks_markdown_paths_and_consecutive_blocks() -> None:
     assert files["model.py"] == "A = 3\n"
 
 
+def test_a_blank_line_between_path_and_block_is_fine() -> None:
+    files = apply(
+        reply("train.py\n\n<<<<<<< SEARCH\nDEPTH = 8\n=======\nDEPTH = 9\n>>>>>>> REPLACE")
+    )
+    assert files["train.py"] == SRC.replace("DEPTH = 8", "DEPTH = 9")
+
+
 def test_whole_file_and_deletion() -> None:
     files = apply(reply("model.py\n```python\nB = 2\nA = 1\n```"))
     assert files == {"model.py": "B = 2\nA = 1\n"}

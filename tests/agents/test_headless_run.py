@@ -147,6 +147,7 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
         args = ["run", str(ws), "--headless", "--max-experiments", str(EXPERIMENTS), "--slots", "2"]
         assert main(args) == 0
         out = capsys.readouterr().out
+        Path("/tmp/headless_out.txt").write_text(out)
         assert "garbled@anthropic: reply rejected 3 times" in out
         exchanges = list(server.exchanges)
     assert main(["status", str(ws), "--json"]) == 0

@@ -283,6 +283,7 @@ def test_missing_settings_fail_at_startup_with_one_line(
         (AgentSpec("x", "openai-compatible", base_url="http://h/v1"), "no model"),
         (AgentSpec("x", "command", command="no-such-agent-cli -p"), "is not on PATH"),
         (AgentSpec("x", "command"), "no command"),
+        (AgentSpec("x", "openai-compatible", "m", "http://h/v1", repairs=-1), "repairs must be"),
     ]
     for spec, message in cases:
         with pytest.raises(AgentSetupError) as info:
@@ -291,3 +292,13 @@ def test_missing_settings_fail_at_startup_with_one_line(
         assert message in str(info.value) and "\n" not in str(info.value)
     monkeypatch.setenv("MY_KEY", OPENAI_KEY)
     assert make_backend(AgentSpec("x", "openai", api_key_env="MY_KEY"), tmp_path).can_debug  # type: ignore[attr-defined]
+
+
+async def test_an_anthropic_auth_token_serves_when_there_is_no_api_key(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "oauth-token-for-the-test")
+    server.script.append(Reply(GOOD))
+    await propose(agent(server, "anthropic", tmp_path), request(tmp_path))
+    assert server.requests[0].api_key == "oauth-token-for-the-test"

@@ -105,7 +105,9 @@ class FixedLogits(torch.nn.Module):
 
     def forward(self, x, y, reduction="mean"):
         logits = self.logits.expand(*x.shape, -1)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction=reduction)
+        return F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction=reduction
+        )
 
 
 def test_uniform_model_scores_exactly_eight_bits_per_byte(
@@ -122,7 +124,9 @@ def test_evaluate_bpb_equals_hand_computation(prepare_mod: ModuleType, data_env:
     bpb = prepare_mod.evaluate_bpb(FixedLogits(logits), 8, seq_len=64, eval_tokens=4096)
     # by hand: the first 4096/64 rows of 65 tokens of val.bin; targets = tokens 1..64 of each
     raw = (data_env / "stdlib" / "val.bin").read_bytes()
-    val = [int.from_bytes(raw[2 * i : 2 * i + 2], "little", signed=True) for i in range(64 * 64 + 1)]
+    val = [
+        int.from_bytes(raw[2 * i : 2 * i + 2], "little", signed=True) for i in range(64 * 64 + 1)
+    ]
     log_z = math.log(sum(math.exp(v) for v in logits.tolist()))
     bits = nbytes = 0.0
     for row in range(64):
@@ -149,5 +153,7 @@ def test_evaluate_bpb_is_deterministic(prepare_mod: ModuleType, data_env: Path) 
     model = Tiny()
     first = prepare_mod.evaluate_bpb(model, 16, seq_len=128, eval_tokens=16384)
     assert prepare_mod.evaluate_bpb(model, 16, seq_len=128, eval_tokens=16384) == first
-    assert prepare_mod.evaluate_bpb(model, 4, seq_len=128, eval_tokens=16384) == pytest.approx(first)
+    assert prepare_mod.evaluate_bpb(model, 4, seq_len=128, eval_tokens=16384) == pytest.approx(
+        first
+    )
     assert 7.0 < first < 10.0  # an untrained model is about uniform

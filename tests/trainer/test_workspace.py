@@ -66,7 +66,13 @@ def no_git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A git with no user configured anywhere."""
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+    for var in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "EMAIL",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -79,7 +85,10 @@ def test_init_creates_a_committed_workspace(tmp_path: Path, no_git_identity: Non
     assert git(ws, "rev-list", "--count", "HEAD").strip() == "1"
     assert git(ws, "status", "--porcelain") == ""
     assert set(git(ws, "ls-files").split()) == names
-    assert git(ws, "log", "-1", "--format=%an <%ae>").strip() == "autoresearch <autoresearch@localhost>"
+    assert (
+        git(ws, "log", "-1", "--format=%an <%ae>").strip()
+        == "autoresearch <autoresearch@localhost>"
+    )
     assert ".autoresearch/" in (ws / ".gitignore").read_text().splitlines()
     assert (ws / "autoresearch.toml").read_text() == EXPECTED_TOML.format(timeout=240)
     assert tomllib.loads((ws / "autoresearch.toml").read_text())["target"]["metric"] == "val_bpb"
@@ -139,7 +148,10 @@ def test_presets_and_datasets() -> None:
 
 def test_set_constants_keeps_comments_and_rejects_unknown_names() -> None:
     source = 'A = 1  # one\nB = "x"\ndef f():\n    A = 3\n'
-    assert set_constants(source, {"A": 2.5, "B": "y"}) == 'A = 2.5  # one\nB = "y"\ndef f():\n    A = 3\n'
+    assert (
+        set_constants(source, {"A": 2.5, "B": "y"})
+        == 'A = 2.5  # one\nB = "y"\ndef f():\n    A = 3\n'
+    )
     with pytest.raises(KeyError):
         set_constants(source, {"C": 1})
 
@@ -153,7 +165,9 @@ def test_init_prepares_the_stdlib_data(tmp_path: Path, monkeypatch: pytest.Monke
     assert git(tmp_path / "ws", "status", "--porcelain") == ""  # data is not in the workspace
 
 
-def test_failed_prepare_keeps_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_prepare_keeps_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AR_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "climbmix").write_text("a file where a directory should be")

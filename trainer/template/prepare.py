@@ -318,7 +318,9 @@ def download(url: str, dest: Path, attempts: int = 3) -> Path:
         except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
             if attempt == attempts:
                 if isinstance(e, urllib.error.URLError):  # no connection at all
-                    hint = " (no network? the offline data set is 'stdlib'; AR_DATA_URL sets a mirror)"
+                    hint = (
+                        " (no network? the offline data set is 'stdlib'; AR_DATA_URL sets a mirror)"
+                    )
                     raise DownloadError(f"cannot download {url}: {e.reason}{hint}") from None
                 raise DownloadError(f"cannot download {url}: {e}") from None
         time.sleep(min(2 ** (attempt - 1), 30))
@@ -339,7 +341,13 @@ def download_shards(dataset: str, out: Path, num_shards: int, attempts: int = 3)
         except DownloadError as e:
             if e.status == 404 and 0 < i < len(names):  # the source has fewer shards
                 print(f"  {name}: not found, using {i} train shards")
-                paths.append(download(f"{base.rstrip('/')}/{val_name}", out / "shards" / val_name.replace("/", "_"), attempts))
+                paths.append(
+                    download(
+                        f"{base.rstrip('/')}/{val_name}",
+                        out / "shards" / val_name.replace("/", "_"),
+                        attempts,
+                    )
+                )
                 break
             raise
     return paths
@@ -375,7 +383,13 @@ def train_tokenizer(train_shards: list[Path], vocab_size: int = VOCAB) -> BPETok
     return BPETokenizer(bpe.get_pattern(), ranks, vocab_size)
 
 
-def prepare_remote(dataset: str, out: Path, num_shards: int | None = None, vocab_size: int = VOCAB, attempts: int = 3) -> dict:
+def prepare_remote(
+    dataset: str,
+    out: Path,
+    num_shards: int | None = None,
+    vocab_size: int = VOCAB,
+    attempts: int = 3,
+) -> dict:
     """Download shards, train the tokenizer, and write train.bin / val.bin / meta.json."""
     spec = REMOTE[dataset]
     shards = download_shards(dataset, out, num_shards or spec["shards"], attempts)
@@ -500,7 +514,9 @@ def load_tokens(split: str, dataset: str = DATASET) -> torch.Tensor:
     return _cache[path]
 
 
-def make_dataloader(batch_size: int, seq_len: int, split: str = "train", device="cpu", seed: int = 0):
+def make_dataloader(
+    batch_size: int, seq_len: int, split: str = "train", device="cpu", seed: int = 0
+):
     """Endless batches (x, y, epoch) of random windows of the token stream.
 
     Each row is seq_len + 1 consecutive tokens from a uniformly random start
@@ -533,7 +549,9 @@ def eval_rows(seq_len: int = MAX_SEQ_LEN, eval_tokens: int = EVAL_TOKENS) -> tor
 
 
 @torch.no_grad()
-def evaluate_bpb(model, batch_size: int, device=None, seq_len: int = MAX_SEQ_LEN, eval_tokens: int = EVAL_TOKENS) -> float:
+def evaluate_bpb(
+    model, batch_size: int, device=None, seq_len: int = MAX_SEQ_LEN, eval_tokens: int = EVAL_TOKENS
+) -> float:
     """
     Bits per byte (BPB) on the fixed validation rows: vocabulary-independent.
 
@@ -564,9 +582,15 @@ def evaluate_bpb(model, batch_size: int, device=None, seq_len: int = MAX_SEQ_LEN
 # Main
 # ---------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Prepare the data for this workspace")
-    parser.add_argument("--num-shards", type=int, default=None, help="train shards to download (climbmix, tinystories)")
+    parser.add_argument(
+        "--num-shards",
+        type=int,
+        default=None,
+        help="train shards to download (climbmix, tinystories)",
+    )
     args = parser.parse_args(argv)
     t0 = time.time()
     try:

@@ -218,7 +218,10 @@ class GPT(nn.Module):
         assert pattern and all(c in "SL" for c in pattern), f"bad WINDOW_PATTERN {pattern!r}"
         long_window = config.sequence_len
         short_window = max(1, int(long_window * SHORT_WINDOW_FRAC))
-        sizes = [short_window if pattern[i % len(pattern)] == "S" else long_window for i in range(config.n_layer)]
+        sizes = [
+            short_window if pattern[i % len(pattern)] == "S" else long_window
+            for i in range(config.n_layer)
+        ]
         sizes[-1] = long_window
         return sizes
 
@@ -231,7 +234,12 @@ class GPT(nn.Module):
                 masks[w] = None
             elif use_flex:
                 masks[w] = create_block_mask(
-                    lambda b, h, q, kv, w=w: (q >= kv) & (q - kv < w), None, None, T, T, device=device
+                    lambda b, h, q, kv, w=w: (q >= kv) & (q - kv < w),
+                    None,
+                    None,
+                    T,
+                    T,
+                    device=device,
                 )
             else:
                 masks[w] = sliding_window_mask(T, w, device)
@@ -240,7 +248,9 @@ class GPT(nn.Module):
     def estimate_flops(self):
         """FLOPs per token (forward + backward): 6 per matrix weight + attention."""
         nparams = sum(p.numel() for p in self.parameters())
-        embeds = self.transformer.wte.weight.numel() + sum(ve.weight.numel() for ve in self.value_embeds.values())
+        embeds = self.transformer.wte.weight.numel() + sum(
+            ve.weight.numel() for ve in self.value_embeds.values()
+        )
         scalars = self.resid_lambdas.numel() + self.x0_lambdas.numel()
         h = self.config.n_head
         d = self.config.n_embd // h
@@ -264,7 +274,17 @@ class GPT(nn.Module):
         # Muon steps all matrices of one shape together (stacked): group them by shape
         for shape in sorted({p.shape for p in matrix_params}):
             params = [p for p in matrix_params if p.shape == shape]
-            groups.append(dict(kind="muon", params=params, lr=MATRIX_LR, momentum=MUON_MOMENTUM, ns_steps=5, beta2=0.95, weight_decay=WEIGHT_DECAY))
+            groups.append(
+                dict(
+                    kind="muon",
+                    params=params,
+                    lr=MATRIX_LR,
+                    momentum=MUON_MOMENTUM,
+                    ns_steps=5,
+                    beta2=0.95,
+                    weight_decay=WEIGHT_DECAY,
+                )
+            )
         groups = [g for g in groups if g["params"]]
         optimizer = MuonAdamW(groups)
         for group in optimizer.param_groups:
@@ -286,7 +306,12 @@ class GPT(nn.Module):
         logits = LOGIT_SOFTCAP * torch.tanh(logits / LOGIT_SOFTCAP)
         if targets is None:
             return logits
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1, reduction=reduction)
+        return F.cross_entropy(
+            logits.view(-1, logits.size(-1)),
+            targets.reshape(-1),
+            ignore_index=-1,
+            reduction=reduction,
+        )
 
 
 def precompute_rotary(seq_len, head_dim, device):
@@ -326,7 +351,18 @@ def adamw_step(p, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, wd):
     p.add_(exp_avg / denom * (-lr / bias1))
 
 
-def muon_step(grads, params, momentum_buffer, second_momentum_buffer, momentum, lr, wd, beta2, ns_steps, red_dim):
+def muon_step(
+    grads,
+    params,
+    momentum_buffer,
+    second_momentum_buffer,
+    momentum,
+    lr,
+    wd,
+    beta2,
+    ns_steps,
+    red_dim,
+):
     # Nesterov momentum: g = lerp(grad, m, momentum) with m = lerp(m, grad, 1 - momentum)
     momentum_buffer.lerp_(grads, 1 - momentum)
     g = grads.lerp_(momentum_buffer, momentum)
@@ -350,7 +386,9 @@ def muon_step(grads, params, momentum_buffer, second_momentum_buffer, momentum, 
     v_norm = (v_mean.sum(dim=(-2, -1), keepdim=True) * red_size).sqrt()
     second_momentum_buffer.lerp_(v_mean.to(second_momentum_buffer.dtype), 1 - beta2)
     step_size = second_momentum_buffer.clamp_min(1e-10).rsqrt()
-    v_norm_new = ((v_mean * red_size) * step_size.float().square()).sum(dim=(-2, -1), keepdim=True).sqrt()
+    v_norm_new = (
+        ((v_mean * red_size) * step_size.float().square()).sum(dim=(-2, -1), keepdim=True).sqrt()
+    )
     g = g * (step_size * (v_norm / v_norm_new.clamp_min(1e-10))).to(g.dtype)
     # Cautious weight decay: decay only where the update and the weight agree in sign
     mask = (g * params) >= 0
@@ -375,17 +413,23 @@ class MuonAdamW(torch.optim.Optimizer):
             state["step"] += 1
             beta1, beta2 = group["betas"]
             args = (state["step"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
-            adamw_step_impl(p, p.grad, state["exp_avg"], state["exp_avg_sq"], *(_scalar(a) for a in args))
+            adamw_step_impl(
+                p, p.grad, state["exp_avg"], state["exp_avg_sq"], *(_scalar(a) for a in args)
+            )
 
     def _step_muon(self, group):
         params = group["params"]
         state = self.state[params[0]]
         shape = params[0].shape
         if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros(len(params), *shape, dtype=params[0].dtype, device=params[0].device)
+            state["momentum_buffer"] = torch.zeros(
+                len(params), *shape, dtype=params[0].dtype, device=params[0].device
+            )
             tall = shape[-2] >= shape[-1]
             second_shape = (len(params), shape[-2], 1) if tall else (len(params), 1, shape[-1])
-            state["second_momentum_buffer"] = torch.zeros(second_shape, dtype=params[0].dtype, device=params[0].device)
+            state["second_momentum_buffer"] = torch.zeros(
+                second_shape, dtype=params[0].dtype, device=params[0].device
+            )
         red_dim = -1 if shape[-2] >= shape[-1] else -2
         grads = torch.stack([p.grad for p in params])
         stacked = torch.stack(params)
@@ -442,7 +486,19 @@ def peak_flops(dev):
     if dev.type != "cuda":
         return None
     name = torch.cuda.get_device_name(dev)
-    table = {"H100": 989.5e12, "H200": 989.5e12, "H800": 989.5e12, "GH200": 989.5e12, "B200": 2250e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12, "4090": 165e12}
+    table = {
+        "H100": 989.5e12,
+        "H200": 989.5e12,
+        "H800": 989.5e12,
+        "GH200": 989.5e12,
+        "B200": 2250e12,
+        "A100": 312e12,
+        "A800": 312e12,
+        "L40S": 362e12,
+        "A10G": 70e12,
+        "L4": 121e12,
+        "4090": 165e12,
+    }
     for key, flops in table.items():
         if key in name:
             return flops
@@ -481,7 +537,9 @@ train_model = torch.compile(model, dynamic=False) if COMPILE else model
 train_loader = make_dataloader(DEVICE_BATCH_SIZE, MAX_SEQ_LEN, "train", device, seed=SEED)
 x, y, epoch = next(train_loader)  # prefetch the first batch
 gpu_peak = peak_flops(device)
-print(f"Time budget: {TIME_BUDGET}s | tokens per step: {tokens_per_step:,} | grad accum steps: {grad_accum_steps}")
+print(
+    f"Time budget: {TIME_BUDGET}s | tokens per step: {tokens_per_step:,} | grad accum steps: {grad_accum_steps}"
+)
 
 
 # Schedules, all functions of progress = training_time / TIME_BUDGET
@@ -589,13 +647,19 @@ with autocast_ctx:
 
 t_end = time.time()
 timed_steps = step - untimed_steps
-steady_mfu = 100 * num_flops_per_token * tokens_per_step * timed_steps / total_training_time / gpu_peak if gpu_peak and total_training_time > 0 else 0.0
+steady_mfu = (
+    100 * num_flops_per_token * tokens_per_step * timed_steps / total_training_time / gpu_peak
+    if gpu_peak and total_training_time > 0
+    else 0.0
+)
 if device.type == "cuda":
     peak_mb = torch.cuda.max_memory_allocated() / 1024 / 1024
 elif sys.platform != "win32":  # peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS)
     import resource
 
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+        1024 * 1024 if sys.platform == "darwin" else 1024
+    )
 else:
     peak_mb = 0.0
 
