@@ -1,4 +1,4 @@
-"""Build a `Proposer` for each agent spec: the mutator here, LLM backends in `llm`."""
+"""Build a `Proposer` for each agent spec: the mutator here, the others in `backends`."""
 
 from __future__ import annotations
 

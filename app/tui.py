@@ -198,6 +198,7 @@ class ResearchApp(App[int]):
         return self.query_one("#tree", SearchTree)
 
     def on_mount(self) -> None:
+        self._slots_bar = self.query_one("#slots", SlotsBar)
         tree = self.tree_view
         tree.border_title = "tree"
         tree.empty_text = self.preparing or "opening the workspace…"
@@ -396,8 +397,7 @@ class ResearchApp(App[int]):
             series.append(Series(f"best {best}", self._curve(best), "green"))
         elif best == nid:
             series[0] = Series(f"{nid} (best)", series[0].points, "bold green")
-        title = f"loss · {nid}" if any(s.points for s in series) else f"loss · {nid}: no points"
-        chart.show(title, series)
+        chart.show("loss" if any(s.points for s in series) else "loss: no points yet", series)
 
     def _curve(self, nid: str) -> tuple[tuple[int, float], ...]:
         return tuple(sorted(self.points.get(nid, {}).items()))
@@ -498,7 +498,7 @@ class ResearchApp(App[int]):
             if not percent and timeout:
                 percent = min(100.0, 100.0 * elapsed / timeout)
             rows.append(SlotRow(slot.name, nid, node.persona, percent, elapsed))
-        self.query_one("#slots", SlotsBar).show(rows, self._totals_text())
+        self._slots_bar.show(rows, self._totals_text())
 
     def _refresh_totals(self) -> None:
         self._refresh_slots()
@@ -579,7 +579,9 @@ class ResearchApp(App[int]):
             except ValueError as exc:
                 self.notify(str(exc), severity="warning")
                 return
-            self.notify(f"queued {new.id}: a re-run of {nid} (seed {new.seed})")
+            spent = search.max_experiments is not None and search.started >= search.max_experiments
+            note = " — it waits: the experiment budget is spent" if spent else ""
+            self.notify(f"queued {new.id}: a re-run of {nid} (seed {new.seed}){note}")
         elif action in ("export", "export_best"):
             await self.export(nid)
 

@@ -145,9 +145,9 @@ class Search:
         return await asyncio.get_running_loop().run_in_executor(self._git_thread, fn, *args)
 
     async def _teardown(self, fn: Callable[..., T], *args: Any) -> T:
-        """Git work after a run (worktree removal, notes): plain git commands only (no
-        object-database reads, which GitPython does not share across threads), on a
-        thread of their own so they never delay the next experiment's set-up."""
+        """Git notes after a run: plain git commands only (no object-database reads,
+        which GitPython does not share across threads), on a thread of their own so they
+        never delay the next experiment's set-up."""
         return await asyncio.get_running_loop().run_in_executor(self._teardown_thread, fn, *args)
 
     def emit(self, event: Event) -> None:
@@ -158,6 +158,7 @@ class Search:
         self.emit(Notice(text, level))
 
     async def _save(self, node: Node) -> None:
+        self.tree.touch()  # every change to a node passes through here
         await self._db(self.store.save_node, copy.copy(node))  # type: ignore[union-attr]
         self.emit(NodeChanged(copy.copy(node)))
 
@@ -378,6 +379,8 @@ class Search:
                 seed=self.seed,
             )
             self.tree.add(node)
+            label = proposer.spec.label  # counted now, so one batch of picks rotates
+            self._persona_use[label] = self._persona_use.get(label, 0) + 1
             self._proposals[node.id] = asyncio.create_task(self._propose(node, proposer))
 
     def _pick_proposer(self, kind: str) -> Proposer | None:
@@ -442,7 +445,6 @@ class Search:
 
     async def _propose(self, node: Node, proposer: Proposer) -> None:
         label = proposer.spec.label
-        self._persona_use[label] = self._persona_use.get(label, 0) + 1
         await self._save(node)
         parent = self.tree[node.parent]  # type: ignore[index]
         editable = self.config.target.editable
@@ -643,8 +645,9 @@ class Search:
             requeue = True  # stopped by a prune or by shutdown: it may run again later
             node.status, node.reason = "ready", "stopped before it finished"
             raise
-        except OSError as exc:  # a full disk, a vanished worktree: record it, go on
-            node.status, node.reason = "crashed", f"runner error: {exc}"
+        except Exception as exc:  # a full disk, a git failure: record it, go on
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            node.status, node.reason = "crashed", f"runner error: {type(exc).__name__}: {first}"
         finally:
             node.finished_at = None if requeue else (node.finished_at or time.time())
             node.slot, node.pid = "", 0
@@ -653,6 +656,7 @@ class Search:
             await asyncio.shield(self._finish_run(node, worktree, requeue))
 
     async def _finish_run(self, node: Node, worktree: Path | None, requeue: bool) -> None:
+        self.tree.touch()  # the result counts for the next decision, before any await
         if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
             self.notice(
                 f"the base commit's run {node.status}: {node.reason} — fix the workspace "
@@ -666,7 +670,9 @@ class Search:
             self.busy.pop(node.id, None)
             self.wake()
         if worktree is not None:
-            await self._teardown(self.git.remove_worktree, worktree)  # type: ignore[union-attr]
+            # On the set-up thread: removing the last worktree deletes .git/worktrees/,
+            # which a concurrent `worktree add` would then fail to write into.
+            await self._git(self.git.remove_worktree, worktree)  # type: ignore[union-attr]
         if requeue:
             await self._db(self.store.clear_points, node.id)  # type: ignore[union-attr]
         else:

@@ -27,22 +27,43 @@ class Tree:
         self._nodes: dict[str, Node] = {}  # the same nodes, for O(1) lookups in hot loops
         self._next = 0
         self._reruns: dict[str, list[Node]] = {}  # node id -> its re-run children
+        self._children: dict[str, list[Node]] = {}  # the graph's successors, without its overhead
+        self._version = 0  # bumped by add/remove/touch; keys the caches below
+        self._cache: dict[tuple, object] = {}
         for node in sorted(nodes, key=lambda n: node_index(n.id)):
             self.add(node)
 
     # -- structure ---------------------------------------------------------------------
+    def touch(self) -> None:
+        """A node changed (status, metric, prune, boost): drop the cached answers."""
+        self._version += 1
+        self._cache.clear()
+
+    def _cached(self, key: tuple, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     def add(self, node: Node) -> None:
+        self.touch()
         self._nodes[node.id] = node
         self._next = max(self._next, node_index(node.id) + 1)
         if node.kind == "rerun" and node.parent:
             self._reruns.setdefault(node.parent, []).append(node)
         self.graph.add_node(node.id, node=node)
+        self._children.setdefault(node.id, [])
         for parent in ([node.parent] if node.parent else []) + node.other_parents:
             self.graph.add_edge(parent, node.id)
+            self._children.setdefault(parent, []).append(node)
 
     def remove(self, node_id: str) -> None:
+        self.touch()
         self.graph.remove_node(node_id)
         node = self._nodes.pop(node_id)
+        self._children.pop(node_id, None)
+        for parent in ([node.parent] if node.parent else []) + node.other_parents:
+            if node in self._children.get(parent, ()):
+                self._children[parent].remove(node)
         if node.kind == "rerun" and node.parent in self._reruns:
             self._reruns[node.parent].remove(node)
 
@@ -60,13 +81,13 @@ class Tree:
 
     @property
     def root(self) -> Node | None:
-        return self[ROOT_ID] if ROOT_ID in self.graph else None
+        return self._nodes.get(ROOT_ID)
 
     def next_index(self) -> int:
         return self._next
 
     def children(self, node_id: str) -> list[Node]:
-        return [self._nodes[c] for c in self.graph.successors(node_id)]
+        return list(self._children.get(node_id, ()))
 
     def experiments(self, node_id: str) -> list[Node]:
         """Children that are experiments of their own (not re-runs of this node)."""
@@ -90,7 +111,10 @@ class Tree:
 
     def unpruned(self) -> list[Node]:
         """Every node outside pruned subtrees, in one walk from the root (O(n), where
-        asking is_pruned of each node would cost O(n x depth))."""
+        asking is_pruned of each node would cost O(n x depth)); cached until a change."""
+        return self._cached(("unpruned",), self._unpruned)  # type: ignore[return-value]
+
+    def _unpruned(self) -> list[Node]:
         if ROOT_ID not in self._nodes:
             return []
         keep, stack, seen = [], [ROOT_ID], set()
@@ -100,7 +124,7 @@ class Tree:
                 continue
             seen.add(nid)
             keep.append(self._nodes[nid])
-            stack.extend(self.graph.successors(nid))
+            stack.extend(c.id for c in self._children.get(nid, ()))
         return keep
 
     def debug_depth(self, node_id: str) -> int:
@@ -119,13 +143,20 @@ class Tree:
 
     def best(self, *, include_pruned: bool = False, confirmed: bool = False) -> Node | None:
         """The node with the best mean metric over its runs (ties: the earliest); with
-        `confirmed`, among the base and the nodes whose gain is confirmed."""
+        `confirmed`, among the base and the nodes whose gain is confirmed. Seed-only edits
+        never count (their code is their parent's; their metric is another seed's sample).
+        Cached until a change (`touch`)."""
+        return self._cached(  # type: ignore[return-value]
+            ("best", include_pruned, confirmed), lambda: self._best(include_pruned, confirmed)
+        )
+
+    def _best(self, include_pruned: bool, confirmed: bool) -> Node | None:
         best: Node | None = None
         best_mean = 0.0
         spread = self.noise_spread() if confirmed else None
         pool = self if include_pruned else self.unpruned()
         for node in pool:
-            if not node.has_metric or node.kind == "rerun":
+            if not node.has_metric or node.kind == "rerun" or node.seed_only:
                 continue
             if confirmed and self.gain_state(node.id, spread) not in ("base", "confirmed"):
                 continue
@@ -146,6 +177,9 @@ class Tree:
 
     def metric_mean(self, node_id: str) -> float | None:
         """The mean of the node's samples; None before its first run finished."""
+        node = self._nodes[node_id]
+        if node.kind != "rerun" and node_id not in self._reruns:  # the common case: one run
+            return node.metric if node.has_metric else None
         samples = self.samples(node_id)
         return sum(samples) / len(samples) if samples and self[node_id].has_metric else None
 

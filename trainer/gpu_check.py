@@ -10,6 +10,7 @@ the GPU's name, tokens/s, MFU, val_bpb and steps.
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import re
 import shutil
@@ -67,15 +68,17 @@ def run_training(workspace: Path, timeout_s: float) -> tuple[int, str]:
     """Run `python train.py` in the workspace, echoing its output; (returncode, output)."""
     process = subprocess.Popen(
         [sys.executable, "train.py"], cwd=workspace, env=first_gpu_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, newline="",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdout is not None
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     chunks = []
     deadline = time.time() + timeout_s
-    for chunk in iter(lambda: process.stdout.read(256), ""):
-        sys.stdout.write(chunk)
+    while data := process.stdout.read1(4096):
+        text = decoder.decode(data)
+        sys.stdout.write(text)  # progress lines end in \r on a terminal, \n in a log
         sys.stdout.flush()
-        chunks.append(chunk)
+        chunks.append(text)
         if time.time() > deadline:
             process.kill()
             print(f"\ngpu_check: error: training exceeded {timeout_s:.0f}s", file=sys.stderr)

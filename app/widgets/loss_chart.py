@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual_plot import HiResMode, LegendLocation, PlotWidget
+from textual.markup import escape
+from textual_plot import HiResMode, PlotWidget
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,11 @@ class LossChart(PlotWidget, can_focus=False):
         if key == self._shown:
             return
         self._shown = key
-        self.border_title = title
+        # the legend lives in the border title: a legend box would cover a short chart
+        legend = "  ".join(f"[{s.style}]━ {escape(s.label)}[/]" for s in series)
+        self.border_title = f"{escape(title)}  {legend}" if legend else escape(title)
         self.clear()
         for s in series:
             xs = [p[0] for p in s.points]
             ys = [p[1] for p in s.points]
             self.plot(xs, ys, line_style=s.style, hires_mode=HiResMode.BRAILLE, label=s.label)
-        self.show_legend(LegendLocation.TOPRIGHT, is_visible=bool(series))

@@ -35,18 +35,18 @@ from autoresearch_tui.search.events import Notice
 from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.store import Store
 
-EXPERIMENTS = 8
+EXPERIMENTS = 10
 MALFORMED = "I would make the model deeper; that usually helps."
-# (persona, backend): good personas first. Backends' default models: anthropic
-# claude-opus-4-6, openai gpt-5.4; the openai-compatible one is unpriced.
-PERSONAS = {
+# persona -> backend. The backends' default models: anthropic claude-opus-4-6, openai
+# gpt-5.4; the openai-compatible one (local-llm) is unpriced.
+PERSONAS = {  # the bad ones first: round robin asks them before the budget is spent
+    "garbled": "anthropic",
+    "trespasser": "openai-compatible",
+    "silent": "anthropic",
     "deep": "anthropic",
     "warm": "openai",
     "shallow": "openai-compatible",
     "fixer": "openai",
-    "garbled": "anthropic",
-    "trespasser": "openai-compatible",
-    "silent": "anthropic",
 }
 FAILURES = {
     "garbled": "reply rejected 3 times: no DESCRIPTION: line",
@@ -147,7 +147,6 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
         args = ["run", str(ws), "--headless", "--max-experiments", str(EXPERIMENTS), "--slots", "2"]
         assert main(args) == 0
         out = capsys.readouterr().out
-        Path("/tmp/headless_out.txt").write_text(out)
         assert "garbled@anthropic: reply rejected 3 times" in out
         exchanges = list(server.exchanges)
     assert main(["status", str(ws), "--json"]) == 0

@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+from synthetic import TOML, git, true_metric
+
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.slots import Slot
-from synthetic import TOML, git, true_metric
 
 CLI = [sys.executable, "-m", "autoresearch_tui.app.cli"]
 
@@ -33,7 +34,9 @@ def slow_workspace(ws: Path, hang_s: float) -> None:
     """Every run sleeps `hang_s`, and the runner forks python under bash (a grandchild)."""
     train = ws / "train.py"
     train.write_text(train.read_text().replace("hang_s=0.0", f"hang_s={hang_s}"))
-    (ws / "autoresearch.toml").write_text(TOML.replace('"python train.py"', '"python train.py; true"'))
+    (ws / "autoresearch.toml").write_text(
+        TOML.replace('"python train.py"', '"python train.py; true"')
+    )
     git(ws, "commit", "-qam", "slow runs")
 
 
@@ -58,7 +61,9 @@ def experiment_pids(run: str) -> list[int]:
     return pids
 
 
-def test_headless_run_status_and_export_reproduce_the_metric(workspace: Path, tmp_path: Path) -> None:
+def test_headless_run_status_and_export_reproduce_the_metric(
+    workspace: Path, tmp_path: Path
+) -> None:
     out = cli("run", str(workspace), "--headless", "--agents", "explorer@mutator",
               "--max-experiments", "15", "--slots", "2", "--seed", "4")  # fmt: skip
     lines = out.stdout.splitlines()
@@ -86,15 +91,20 @@ def test_headless_run_status_and_export_reproduce_the_metric(workspace: Path, tm
     assert metric == best["metric"]
     # Independently: the formula of the patched constants.
     ns: dict = {}
-    exec(  # noqa: S102 - the constants block of our own synthetic file
+    exec(
         "\n".join(line for line in (clone / "train.py").read_text().splitlines()
                   if line.split(" ")[0] in ("LR", "DEPTH", "WARMUP", "USE_BIAS", "ACT")),
         ns,
     )  # fmt: skip
-    assert abs(true_metric(ns["LR"], ns["DEPTH"], ns["WARMUP"], ns["USE_BIAS"], ns["ACT"]) - metric) < 1e-6
+    assert (
+        abs(true_metric(ns["LR"], ns["DEPTH"], ns["WARMUP"], ns["USE_BIAS"], ns["ACT"]) - metric)
+        < 1e-6
+    )
 
     series = cli("export", str(workspace), best["id"], "--series").stdout
-    depth = int(git(workspace, "rev-list", "--count", f"{status['base']['commit']}..{best['commit']}"))
+    depth = int(
+        git(workspace, "rev-list", "--count", f"{status['base']['commit']}..{best['commit']}")
+    )
     assert series.count("\nSubject: [PATCH") == depth >= 1
     am = tmp_path / "am"
     subprocess.run(["git", "clone", "-q", str(workspace), str(am)], check=True)
@@ -149,8 +159,12 @@ def test_resume_after_kill_9_loses_nothing_and_leaves_no_strays(workspace: Path)
             continue
         con = sqlite3.connect(db)
         try:
-            done = con.execute("select count(*) from nodes where status='done' and kind='improve'").fetchone()[0]
-            running = con.execute("select count(*) from nodes where status='running' and pid > 0").fetchone()[0]
+            done = con.execute(
+                "select count(*) from nodes where status='done' and kind='improve'"
+            ).fetchone()[0]
+            running = con.execute(
+                "select count(*) from nodes where status='running' and pid > 0"
+            ).fetchone()[0]
         except sqlite3.OperationalError:  # tables not created yet
             continue
         if done >= 2 and running >= 1:

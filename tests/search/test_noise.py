@@ -1,0 +1,164 @@
+"""Noise control: the spread, the confirmation rule, seed-only edits, and the scheduler's
+base calibration runs and confirmation re-runs (DESIGN.md §5, issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import statistics
+from pathlib import Path
+
+from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.model import Node
+from autoresearch_tui.search.noise import SPREAD_SDS, pooled_std, seed_only_change
+from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.slots import Slot
+from autoresearch_tui.search.snapshot import load_snapshot
+from autoresearch_tui.search.tree import Tree
+from synthetic import ScriptedProposer
+
+
+def node(nid: str, parent: str | None, metric: float | None, kind: str = "improve", **kw) -> Node:
+    return Node(id=nid, parent=parent, status="done", kind=kind, metric=metric, **kw)
+
+
+def rerun(nid: str, of: str, metric: float) -> Node:
+    return node(nid, of, metric, kind="rerun")
+
+
+def test_pooled_std_matches_the_textbook_formula() -> None:
+    a, b = [1.0, 1.02, 0.98], [0.5, 0.53]
+    ss = sum((x - statistics.fmean(a)) ** 2 for x in a) + sum(
+        (x - statistics.fmean(b)) ** 2 for x in b
+    )
+    assert math.isclose(pooled_std([a, b, [7.0]]), math.sqrt(ss / 3))  # type: ignore[arg-type]
+    assert pooled_std([[1.0], [2.0]]) is None
+
+
+def noisy_tree() -> Tree:
+    """Base run 3 times (sd 0.02); children with real, noise-only and seed-only gains."""
+    nodes = [
+        node("n0000", None, 1.00, kind="root"),
+        rerun("n0001", "n0000", 1.02),
+        rerun("n0002", "n0000", 0.98),
+        node("n0003", "n0000", 0.97),  # lucky noise: beats the base once ...
+        rerun("n0004", "n0003", 1.01),  # ... and its re-run does not: mean 0.99
+        node("n0005", "n0000", 0.90),  # a real gain, re-run: 0.90, 0.91
+        rerun("n0006", "n0005", 0.91),
+        node("n0007", "n0000", 0.89),  # a real gain, not re-run yet
+        node("n0008", "n0000", 0.80, seed_only=True),  # only the seed changed
+        rerun("n0009", "n0008", 0.80),
+        node("n0010", "n0000", 1.05),  # worse
+        node("n0011", "n0000", None),  # still running
+    ]
+    nodes[-1].status = "running"
+    return Tree("min", nodes)
+
+
+def test_confirmation_rule_on_a_hand_built_tree() -> None:
+    tree = noisy_tree()
+    sd = statistics.stdev([1.00, 1.02, 0.98])  # the only repeated commits: base + 3 nodes
+    groups = [[1.00, 1.02, 0.98], [0.97, 1.01], [0.90, 0.91], [0.80, 0.80]]
+    assert math.isclose(tree.noise_spread(), SPREAD_SDS * pooled_std(groups))  # type: ignore[arg-type,operator]
+    assert tree.noise_spread() > SPREAD_SDS * sd * 0.5  # type: ignore[operator]
+    assert tree.samples("n0000") == [1.00, 1.02, 0.98]
+    assert math.isclose(tree.metric_mean("n0003"), 0.99)  # type: ignore[arg-type]
+    states = {n.id: tree.gain_state(n.id) for n in tree}
+    assert states == {
+        "n0000": "base", "n0001": "rerun", "n0002": "rerun",
+        "n0003": "unconfirmed",  # a noise-only "gain": within the spread after its re-run
+        "n0004": "rerun",
+        "n0005": "confirmed", "n0006": "rerun",
+        "n0007": "unconfirmed",  # better, but not re-run
+        "n0008": "seed-only", "n0009": "rerun",
+        "n0010": "no-gain", "n0011": "pending",
+    }  # fmt: skip
+    assert tree.is_confirmed("n0005") and tree.is_confirmed("n0000")
+    assert not tree.is_confirmed("n0003") and not tree.is_confirmed("n0008")
+    # The best is by mean; a seed-only edit never counts, however lucky.
+    assert tree.best().id == "n0007"  # type: ignore[union-attr]
+    assert tree.best(confirmed=True).id == "n0005"  # type: ignore[union-attr]
+
+
+def test_a_gain_within_the_spread_is_not_confirmed_even_when_re_run() -> None:
+    tree = Tree("max", [node("n0000", None, 10.0, kind="root"), rerun("n0001", "n0000", 10.4),
+                        node("n0002", "n0000", 10.5), rerun("n0003", "n0002", 10.3)])  # fmt: skip
+    # spread = 2 * pooled sd of [10, 10.4] and [10.5, 10.3] ~ 0.47; gain 0.2
+    assert tree.gain_state("n0002") == "unconfirmed"
+    tree.add(node("n0004", "n0000", 12.0))
+    tree.add(rerun("n0005", "n0004", 12.2))
+    assert tree.gain_state("n0004") == "confirmed"
+
+
+def test_seed_only_change_detection() -> None:
+    base = "import torch\nSEED = 1337\nLR = 0.04\ntorch.manual_seed(SEED)\nx = f(seed=3)\n"
+    assert seed_only_change({"t.py": base}, {"t.py": base.replace("1337", "7")})
+    assert seed_only_change({"t.py": base}, {"t.py": base.replace("manual_seed(SEED)", "manual_seed(1)")})
+    assert seed_only_change({"t.py": base}, {"t.py": base.replace("seed=3", "seed=4")})
+    assert not seed_only_change({"t.py": base}, {"t.py": base.replace("0.04", "0.08")})
+    assert not seed_only_change(
+        {"t.py": base}, {"t.py": base.replace("0.04", "0.08").replace("1337", "7")}
+    )
+    assert not seed_only_change({"t.py": base}, {"t.py": base + "# a comment\n"})
+    assert not seed_only_change({"t.py": base}, {"t.py": base})
+    assert seed_only_change({"c.yaml": "seed: 1\nlr: 2\n"}, {"c.yaml": "seed: 5\nlr: 2\n"})
+    assert not seed_only_change({"c.yaml": "seed: 1\nlr: 2\n"}, {"c.yaml": "seed: 5\nlr: 3\n"})
+
+
+NOISY_TRAIN = '''\
+import os
+LR = 0.04
+NOTE = 1
+SEED = 1
+print("val_bpb: %s" % TABLE[(LR, NOTE, SEED, int(os.environ["AR_SEED"]))])
+'''
+
+
+def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -> None:
+    """Real engine, in-process runs: a noise-only edit is re-run and stays unconfirmed,
+    a real gain is confirmed, a seed-only edit is never re-run nor the best."""
+    table = {
+        # (LR, NOTE, SEED, AR_SEED) -> metric; the base runs with seeds 0, 1, 2
+        (0.04, 1, 1, 0): 1.00, (0.04, 1, 1, 1): 1.02, (0.04, 1, 1, 2): 0.98,
+        (0.04, 2, 1, 0): 0.97, (0.04, 2, 1, 1): 1.01,  # NOTE changes nothing: noise
+        (0.04, 1, 9, 0): 0.50,  # the seed only
+        (0.08, 1, 1, 0): 0.90, (0.08, 1, 1, 1): 0.91,  # a real gain
+    }  # fmt: skip
+
+    async def executor(n: Node, files: dict[str, str]) -> tuple[str, float | None, str]:
+        ns: dict[str, object] = {}
+        source = files["train.py"]
+        exec(source.split("print(")[0], ns)  # the constants
+        key = (ns["LR"], ns["NOTE"], ns["SEED"], n.seed)
+        return "done", table[key], ""  # type: ignore[index]
+
+    (workspace / "train.py").write_text(NOISY_TRAIN)
+    config = load_config(workspace, check_clean=False)
+    config = dataclasses.replace(
+        config, search=dataclasses.replace(config.search, base_runs=3, confirm_runs=1, merge=False)
+    )
+    script = [[("NOTE = 1", "NOTE = 2")], [("SEED = 1", "SEED = 9")], [("LR = 0.04", "LR = 0.08")]]
+    s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0")], max_experiments=5,
+               executor=executor)  # fmt: skip
+    asyncio.run(s.run())
+    tree = s.tree
+    by_desc = {n.description: n for n in tree if n.kind == "improve"}
+    noise, seed, real = by_desc["NOTE = 1 -> NOTE = 2"], by_desc["SEED = 1 -> SEED = 9"], by_desc[
+        "LR = 0.04 -> LR = 0.08"
+    ]
+    assert tree.samples("n0000") == [1.00, 1.02, 0.98]  # three base runs, seeds 0..2
+    assert tree.samples(noise.id) == [0.97, 1.01]  # became the best, so it was re-run
+    assert tree.gain_state(noise.id) == "unconfirmed"
+    assert seed.seed_only and tree.gain_state(seed.id) == "seed-only"
+    assert not [c for c in tree.children(seed.id) if c.kind == "rerun"]
+    assert tree.samples(real.id) == [0.90, 0.91] and tree.gain_state(real.id) == "confirmed"
+    assert tree.best().id == real.id  # type: ignore[union-attr]
+    # status --json carries it
+    data = load_snapshot(load_config(workspace, check_clean=False)).as_json()
+    rows = {r["id"]: r for r in data["nodes"]}
+    assert rows[real.id]["confirmed"] and rows[real.id]["samples"] == [0.90, 0.91]
+    assert not rows[noise.id]["confirmed"] and rows[noise.id]["gain"] == "unconfirmed"
+    assert rows[seed.id]["seed_only"] and not rows[seed.id]["confirmed"]
+    assert math.isclose(rows[noise.id]["metric_mean"], 0.99)
+    assert data["noise_spread"] > 0 and data["confirmed_best"]["id"] == real.id
