@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     app = result["app"]
-    print(f"autoresearch-tui TUI benchmark — {app['nodes']} nodes, 120x35, Python {sys.version.split()[0]}")
+    print(
+        f"autoresearch-tui TUI benchmark — {app['nodes']} nodes, 120x35, Python {sys.version.split()[0]}"
+    )
     print(f"  initial load ({app['rows']} rows):      {app['initial_load_ms']:8.1f} ms")
     for key, label in (
         ("key_press", "key press (j/k/g/PgDn/End)"),
@@ -191,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         ("finish_one_node", "node running -> done"),
     ):
         s = app[key]
-        print(f"  {label:<33} p50 {s['p50_ms']:6.2f} ms  p95 {s['p95_ms']:6.2f} ms  max {s['max_ms']:6.2f} ms  (n={s['n']})")
+        print(
+            f"  {label:<33} p50 {s['p50_ms']:6.2f} ms  p95 {s['p95_ms']:6.2f} ms  max {s['max_ms']:6.2f} ms  (n={s['n']})"
+        )
     print(f"  batch of 50 new nodes in one tick:  {app['batch_of_50_ms']:8.1f} ms")
     if "textual_tree" in result:
         s = result["textual_tree"]["add_one_node"]
-        print(f"  baseline: textual Tree, add one node  p50 {s['p50_ms']:6.2f} ms  p95 {s['p95_ms']:6.2f} ms  (n={s['n']})")
+        print(
+            f"  baseline: textual Tree, add one node  p50 {s['p50_ms']:6.2f} ms  p95 {s['p95_ms']:6.2f} ms  (n={s['n']})"
+        )
     return 0
 
 

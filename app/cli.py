@@ -103,7 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    proposers = build_proposers(specs, config.root)
+    try:
+        proposers = build_proposers(specs, config.root)
+    except ValueError as exc:  # AgentSetupError: a missing key, model or command
+        raise UsageError(str(exc)) from None
     if not args.headless:
         from autoresearch_tui.app.tui import run_tui
 

@@ -35,8 +35,8 @@ from autoresearch_tui.app.screens.confirm import ConfirmScreen
 from autoresearch_tui.app.screens.help import HelpScreen
 from autoresearch_tui.app.screens.prompt import PromptScreen
 from autoresearch_tui.app.widgets.format import fmt_count, fmt_delta, fmt_duration, fmt_metric
-from autoresearch_tui.app.widgets.loss_chart import LossChart, Series
-from autoresearch_tui.app.widgets.node_pane import DiffView, LogView, NodeInfo, NodePane
+from autoresearch_tui.app.widgets.loss_chart import Series
+from autoresearch_tui.app.widgets.node_pane import NodePane
 from autoresearch_tui.app.widgets.search_tree import SearchTree
 from autoresearch_tui.app.widgets.slots_bar import SlotRow, SlotsBar
 from autoresearch_tui.app.widgets.tree_model import STATUS_WORDS, Changes, TreeModel
@@ -183,28 +183,26 @@ class ResearchApp(App[int]):
         self._git_thread = ThreadPoolExecutor(1, thread_name_prefix="tui-git")
         self._select_timer: Timer | None = None
         self._quitting = False
+        self.tree_view = SearchTree(self.model, clock=clock, id="tree")
+        self._slots_bar = SlotsBar(id="slots")
+        self.pane = NodePane(id="pane")
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="⑂")
         with Horizontal(id="main"):
-            yield SearchTree(self.model, clock=self.clock, id="tree")
-            yield NodePane(id="pane")
-        yield SlotsBar(id="slots")
+            yield self.tree_view
+            yield self.pane
+        yield self._slots_bar
         yield Footer()
 
-    @property
-    def tree_view(self) -> SearchTree:
-        return self.query_one("#tree", SearchTree)
-
     def on_mount(self) -> None:
-        self._slots_bar = self.query_one("#slots", SlotsBar)
         tree = self.tree_view
         tree.border_title = "tree"
         tree.empty_text = self.preparing or "opening the workspace…"
         tree.focus()
-        self.query_one("#diff", DiffView).border_title = "diff vs parent"
-        self.query_one("#log", LogView).border_title = "log"
+        self.pane.diff_view.border_title = "diff vs parent"
+        self.pane.log_view.border_title = "log"
         self.set_interval(1.0, self._tick)
         self.set_interval(TOTALS_EVERY_S, self._load_call_totals)
         if self.make_search is not None:
@@ -274,7 +272,13 @@ class ResearchApp(App[int]):
         self._repo = git.Repo(config.root)
 
     def _last_pause_event(self) -> str:
-        events = [e["kind"] for e in self._store.events() if e["kind"] in ("pause", "resume")]
+        """ "pause" if the last pause/unpause was a pause. (The scheduler also writes a
+        "resume" event when a run is reopened; that one carries the run's name.)"""
+        events = [
+            e["kind"]
+            for e in self._store.events()
+            if e["kind"] == "pause" or (e["kind"] == "resume" and "run" not in e["data"])
+        ]
         return events[-1] if events else ""
 
     async def _io(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
@@ -345,9 +349,7 @@ class ResearchApp(App[int]):
         self._schedule_selection_load(SELECT_DEBOUNCE_S)
 
     def _show_info(self) -> None:
-        self.query_one("#node-info", NodeInfo).show(
-            self.model, self.tree_view.cursor_id, self.metric_name, self.clock()
-        )
+        self.pane.info.show(self.model, self.tree_view.cursor_id, self.metric_name, self.clock())
 
     def _schedule_selection_load(self, delay: float) -> None:
         if self._select_timer is not None:
@@ -383,7 +385,7 @@ class ResearchApp(App[int]):
 
     def _update_chart(self) -> None:
         ids = self._charted_ids()
-        chart = self.query_one("#chart", LossChart)
+        chart = self.pane.chart
         if not ids:
             chart.show("loss", [])
             return
@@ -421,7 +423,7 @@ class ResearchApp(App[int]):
     async def _load_diff(self, nid: str) -> None:
         node = self.model[nid]
         parent = self.model.get(node.parent)
-        diff_view = self.query_one("#diff", DiffView)
+        diff_view = self.pane.diff_view
         if node.kind == "root":
             diff_view.border_title = "base commit"
             diff_view.show(Text(f"{node.commit}\nthe base commit: every node is a change of it"))
@@ -462,7 +464,7 @@ class ResearchApp(App[int]):
         path = self.search.log_path(nid)
         text = await self._io(self._git_thread, read_tail, path)
         if self.tree_view.cursor_id == nid:
-            log_view = self.query_one("#log", LogView)
+            log_view = self.pane.log_view
             log_view.border_title = f"log · {path.name}" if text else "log"
             log_view.show(text or "(no log yet)")
 

@@ -183,6 +183,14 @@ class Tree:
         samples = self.samples(node_id)
         return sum(samples) / len(samples) if samples and self[node_id].has_metric else None
 
+    def ranking_mean(self, node_id: str) -> float | None:
+        """The mean policies rank a node by: its own, except for a seed-only edit, which is
+        worth its reference's (its code is the same; its luck is not a gain)."""
+        node = self[node_id]
+        if node.seed_only and (ref := self.reference(node_id)) is not None:
+            return self.metric_mean(ref.id)
+        return self.metric_mean(node_id)
+
     def noise_spread(self) -> float | None:
         """Run-to-run spread: SPREAD_SDS pooled standard deviations of one run, pooled over
         every commit that was re-run (the base's calibration runs first); None before any."""

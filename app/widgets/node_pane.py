@@ -115,30 +115,45 @@ def node_info(model: TreeModel, node_id: str | None, metric: str, now: float) ->
 class NodePane(Vertical):
     """Header, loss chart, diff and log tail of the selected node."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.info = NodeInfo(id="node-info")
+        self.chart = LossChart(id="chart")
+        self.diff_view = DiffView(id="diff")
+        self.log_view = LogView(id="log")
+
     def compose(self) -> ComposeResult:
-        yield NodeInfo(id="node-info")
-        yield LossChart(id="chart")
-        yield DiffView(id="diff")
-        yield LogView(id="log")
+        yield self.info
+        yield self.chart
+        yield self.diff_view
+        yield self.log_view
 
 
 class DiffView(VerticalScroll):
     """The diff of the node against its parent."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.body = Static(id="diff-text", markup=False)
+
     def compose(self) -> ComposeResult:
-        yield Static(id="diff-text", markup=False)
+        yield self.body
 
     def show(self, renderable: RenderableType) -> None:
-        self.query_one("#diff-text", Static).update(renderable)
+        self.body.update(renderable)
         self.scroll_home(animate=False)
 
 
 class LogView(VerticalScroll):
     """The last lines of the node's log, kept scrolled to the end."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.body = Static(id="log-text", markup=False)
+
     def compose(self) -> ComposeResult:
-        yield Static(id="log-text", markup=False)
+        yield self.body
 
     def show(self, text: str) -> None:
-        self.query_one("#log-text", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+        self.body.update(Text(text, no_wrap=True, overflow="ellipsis"))
         self.scroll_end(animate=False)

@@ -36,7 +36,7 @@ class BestFirst:
     ) -> dict[str, float]:
         nodes = unpruned(tree)
         measured = [n for n in nodes if n.has_metric and n.kind != "rerun"]
-        means = {n.id: tree.metric_mean(n.id) for n in measured}  # re-runs fold in
+        means = {n.id: tree.ranking_mean(n.id) for n in measured}  # re-runs fold in
         values = list(means.values())
         weights: dict[str, float] = {}
         values_of: dict[str, float] = {}  # sigmoid value before the children penalty

@@ -51,7 +51,7 @@ class UCT:
     ) -> dict[str, float]:
         nodes = unpruned(tree)
         measured = [n for n in nodes if n.has_metric and n.kind != "rerun"]
-        means = {n.id: tree.metric_mean(n.id) for n in measured}
+        means = {n.id: tree.ranking_mean(n.id) for n in measured}
         values = normalised_values(tree, means)  # type: ignore[arg-type]
         scores: dict[str, float] = {}
         if values:

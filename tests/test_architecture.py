@@ -1,0 +1,73 @@
+"""DESIGN.md §2's dependency rules, checked on the real source and a real interpreter.
+
+app -> search, agents, trainer; search -> agents only through the proposer interface;
+trainer imports none of the others; only app/ imports textual (the engine runs headless).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("app", "search", "agents", "trainer")
+
+
+def imports(package: str) -> dict[str, set[str]]:
+    """file -> every module it imports (absolute names), for one of the code folders."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def offenders(package: str, rule) -> list[str]:  # noqa: ANN001
+    return [f"{f}: {m}" for f, mods in imports(package).items() for m in sorted(mods) if rule(m)]
+
+
+def test_only_app_imports_textual() -> None:
+    for package in ("search", "agents", "trainer"):
+        assert offenders(package, lambda m: m.split(".")[0] == "textual") == []
+
+
+def test_trainer_imports_none_of_the_others() -> None:
+    assert (
+        offenders(
+            "trainer",
+            lambda m: (
+                m.startswith("autoresearch_tui.") and not m.startswith("autoresearch_tui.trainer")
+            ),
+        )
+        == []
+    )
+
+
+def test_engine_never_imports_the_app_and_search_uses_agents_only_through_the_interface() -> None:
+    for package in ("search", "agents"):
+        assert offenders(package, lambda m: m.startswith("autoresearch_tui.app")) == []
+    seam = ("autoresearch_tui.agents.proposer",)
+    assert (
+        offenders("search", lambda m: m.startswith("autoresearch_tui.agents") and m not in seam)
+        == []
+    )
+    assert offenders("agents", lambda m: m.startswith("autoresearch_tui.search")) == []
+
+
+def test_the_engine_runs_without_textual_installed() -> None:
+    code = (
+        "import sys; sys.modules['textual'] = None\n"  # any import of textual now fails
+        "import autoresearch_tui.search.scheduler, autoresearch_tui.search.snapshot\n"
+        "import autoresearch_tui.agents.factory, autoresearch_tui.agents.backends\n"
+        "import autoresearch_tui.app.headless, autoresearch_tui.trainer.workspace\n"
+        "print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
