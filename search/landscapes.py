@@ -10,8 +10,9 @@ the seed finds "gains" that are pure noise. Shapes (all "min", around 1.0):
 * `additive`    independent gains, one per constant, as Karpathy saw;
 * `interacting` the best LR depends on the batch size, depth and width trade off,
                 warm-up matters more at a high LR;
-* `deceptive`   a ridge: the best SCALE lies past a barrier that only a step to a
-                *worse* node crosses, so a greedy ratchet stalls in the near basin;
+* `deceptive`   a ridge: LR and batch size lie in a narrow diagonal valley, so one
+                step along either alone is worse and a greedy ratchet stalls, while a
+                step to a slightly *worse* node and on from there gains;
 * `crash`       the best LR and model size sit next to a crash region (divergence
                 half-way through the run, out-of-memory at its start).
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import itertools
 import math
 import random
 from collections.abc import Callable
@@ -35,16 +35,6 @@ Constants = dict[str, int | float | bool | str]
 def log2r(x: float, ref: float) -> float:
     """log2(x / ref), with non-positive x treated as very far away."""
     return math.log2(x / ref) if x > 0 and ref > 0 else 20.0
-
-
-def interp(x: float, points: list[tuple[float, float]]) -> float:
-    """Piecewise-linear through sorted (x, y) points, flat outside them."""
-    if x <= points[0][0]:
-        return points[0][1]
-    for (x0, y0), (x1, y1) in itertools.pairwise(points):
-        if x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return points[-1][1]
 
 
 @dataclass(frozen=True)
@@ -167,16 +157,16 @@ INTERACTING = Landscape(
     value=_interacting,
 )
 
-# SCALE in log2: a near basin at 0.5, a barrier at 1.5, the far (deeper) basin at 3.
-RIDGE = [
-    (-2.0, 0.05), (-1.0, 0.03), (0.0, 0.0), (0.5, -0.01), (1.0, 0.006), (1.5, 0.015),
-    (2.0, -0.02), (2.5, -0.045), (3.0, -0.06), (3.5, -0.05), (4.5, 0.02),
-]  # fmt: skip
-
 
 def _deceptive(c: Constants) -> float:
-    v = 1.06 + interp(log2r(c["SCALE"], 1.0), RIDGE)  # type: ignore[arg-type]
-    v += 0.008 * log2r(c["MATRIX_LR"], 0.08) ** 2  # type: ignore[arg-type]
+    lr, batch = log2r(c["LR"], 1.0), log2r(c["BATCH_SIZE"], 1.0)  # type: ignore[arg-type]
+    v = 1.0
+    # A narrow diagonal valley: the best LR grows with sqrt(batch), and bigger batches
+    # are better, but slowly. One step along either axis alone leaves the valley floor
+    # and costs more than it gains, so a greedy ratchet stalls on the ridge; a step to a
+    # (slightly worse) bigger batch, then an LR step from there, gains.
+    v += 0.08 * (lr - 0.5 * batch + 6.64) ** 2
+    v += 0.002 * (batch - 8.0) ** 2  # BATCH_SIZE 256 is best
     v += 0.3 * (c["WARMUP_RATIO"] - 0.2) ** 2  # type: ignore[operator]
     v += 0.0 if c["QK_NORM"] else 0.006
     return v
@@ -184,10 +174,10 @@ def _deceptive(c: Constants) -> float:
 
 DECEPTIVE = Landscape(
     name="deceptive",
-    summary="a ridge: the best SCALE is past a barrier that only a worse step crosses",
+    summary="a ridge: LR and batch size must move together; greedy single steps stall",
     base={
-        "SCALE": 1.0,
-        "MATRIX_LR": 0.04,
+        "LR": 0.04,
+        "BATCH_SIZE": 16,
         "WARMUP_RATIO": 0.1,
         "QK_NORM": False,
         "LOG_EVERY": 100,

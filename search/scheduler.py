@@ -15,6 +15,7 @@ import copy
 import functools
 import hashlib
 import itertools
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +51,7 @@ from autoresearch_tui.search.store import Store
 from autoresearch_tui.search.tree import Tree
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # An in-process stand-in for running the command (the search benchmark's landscapes):
 # (node, its editable files) -> (status, metric, reason).
 Executor = Callable[[Node, dict[str, str]], Awaitable[tuple[str, float | None, str]]]
@@ -125,6 +127,7 @@ class Search:
         self._cooldown: dict[str, float] = {}  # persona label -> monotonic time it may go again
         self._failed_in_a_row = 0
         self._readonly_ids: dict[str, str] = {}  # readonly path -> blob id in the base
+        self._prepared: dict[str, asyncio.Future[Path]] = {}  # ready node -> its worktree
         self._latency: list[float] = []  # proposal latencies, for the pipeline depth
         self._durations: list[float] = []  # experiment durations
         self._wake = asyncio.Event()
@@ -151,8 +154,13 @@ class Search:
         return await asyncio.get_running_loop().run_in_executor(self._teardown_thread, fn, *args)
 
     def emit(self, event: Event) -> None:
+        """Tell every listener; a broken listener (a closed pipe, a view's bug) is logged
+        and never stops the search."""
         for listener in self.listeners:
-            listener(event)
+            try:
+                listener(event)
+            except Exception:
+                log.exception("listener %r failed on %s", listener, type(event).__name__)
 
     def notice(self, text: str, level: str = "info") -> None:
         self.emit(Notice(text, level))
@@ -258,6 +266,9 @@ class Search:
             await self._shutdown()
 
     def _finished(self) -> bool:
+        for tasks in (self._runs, self._proposals):  # cancelled before they ever ran, these
+            for key in [k for k, t in tasks.items() if t.done()]:  # never reach `finally`
+                del tasks[key]
         if self._runs or self._proposals:
             return False
         if self._stopping:
@@ -512,6 +523,15 @@ class Search:
         node.status = "ready"
         await self._save(node)
         await self._event("proposed", node.id, parent=parent.id, persona=node.persona)
+        self._prepare_worktree(node)
+
+    def _prepare_worktree(self, node: Node) -> None:
+        """Check out a ready node's worktree while the slots train, so that starting it
+        is only a process launch (at most one prepared worktree per slot)."""
+        if len(self._prepared) < len(self.slots) and self.executor is None:
+            self._prepared[node.id] = asyncio.ensure_future(
+                self._git(self.git.add_worktree, node.id, node.commit)  # type: ignore[union-attr]
+            )
 
     async def _proposal_failed(
         self, node: Node, label: str, reason: str, reply: str, calls: list
@@ -604,7 +624,7 @@ class Search:
                 status, metric, reason = await self.executor(copy.copy(node), files)
                 node.status, node.metric, node.reason = status, metric, reason  # type: ignore[assignment]
                 return
-            worktree = await self._git(self.git.add_worktree, node.id, node.commit)  # type: ignore[union-attr]
+            worktree = await self._checkout(node)
             changed = self._readonly_changed(worktree)
             if changed:
                 node.status, node.reason = (
@@ -654,6 +674,15 @@ class Search:
             if requeue:
                 node.started_at = None
             await asyncio.shield(self._finish_run(node, worktree, requeue))
+
+    async def _checkout(self, node: Node) -> Path:
+        prepared = self._prepared.pop(node.id, None)
+        if prepared is not None:
+            try:
+                return await prepared
+            except Exception:
+                pass
+        return await self._git(self.git.add_worktree, node.id, node.commit)  # type: ignore[union-attr]
 
     async def _finish_run(self, node: Node, worktree: Path | None, requeue: bool) -> None:
         self.tree.touch()  # the result counts for the next decision, before any await
@@ -865,6 +894,7 @@ class Search:
         self._stopping = True
         for task in itertools.chain(self._runs.values(), self._proposals.values()):
             task.cancel()
+            task.add_done_callback(lambda _: self.wake())
         self.wake()
 
     async def _shutdown(self) -> None:
@@ -873,6 +903,12 @@ class Search:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        for prepared in self._prepared.values():
+            try:
+                await self._git(self.git.remove_worktree, await prepared)  # type: ignore[union-attr]
+            except Exception:
+                pass
+        self._prepared.clear()
         for node in list(self.tree):
             if node.status == "proposing":
                 self.tree.remove(node.id)

@@ -205,5 +205,4 @@ def init_workspace(
     log(f"Created workspace {path} (preset {preset}, dataset {dataset})")
     if prepare_data:
         run_prepare(path, log)
-    log(f"Next: autoresearch-tui {path}")
     return path

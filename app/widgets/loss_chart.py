@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual.css.query import NoMatches
 from textual.markup import escape
 from textual_plot import HiResMode, PlotWidget
 
@@ -22,6 +23,7 @@ class LossChart(PlotWidget, can_focus=False):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
         self._shown: tuple = ()
+        self._pending: tuple[str, list[Series]] | None = None
 
     def on_mount(self) -> None:
         self.margin_top = 0
@@ -29,6 +31,8 @@ class LossChart(PlotWidget, can_focus=False):
         self.margin_left = 8
         self.set_xlabel("step")
         self.border_title = "loss"
+        if self._pending is not None:
+            self.call_after_refresh(self._draw)
 
     def show(self, title: str, series: list[Series]) -> None:
         """Plot these series (empty ones are left out) unless they are already shown."""
@@ -37,6 +41,19 @@ class LossChart(PlotWidget, can_focus=False):
         if key == self._shown:
             return
         self._shown = key
+        self._pending = (title, series)
+        if self.is_mounted:
+            self._draw()
+
+    def _draw(self) -> None:
+        if self._pending is None:
+            return
+        title, series = self._pending
+        try:
+            self.query_one("#legend")
+        except NoMatches:  # not composed yet (or being torn down): on_mount draws it
+            return
+        self._pending = None
         # the legend lives in the border title: a legend box would cover a short chart
         legend = "  ".join(f"[{s.style}]━ {escape(s.label)}[/]" for s in series)
         self.border_title = f"{escape(title)}  {legend}" if legend else escape(title)

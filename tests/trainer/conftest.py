@@ -1,6 +1,6 @@
 """Fixtures of the trainer tests: the template's prepare.py as a module, a prepared
 stdlib data set (once per session, in a temporary directory), and a local HTTP server
-that serves parquet shards with HTTP Range and the Hub's checksum header."""
+that serves parquet shards with HTTP Range, redirects and the Hub's checksum header."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ class ShardServer:
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.cut_after: dict[str, int] = {}  # path -> bytes sent before dropping, once
+        self.redirects: dict[str, tuple[str, str]] = {}  # path -> (target, X-Linked-Etag)
         self.send_checksum = True
         server = self
 
@@ -64,6 +65,14 @@ class ShardServer:
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 server.requests.append((path, self.headers.get("Range")))
+                if path in server.redirects:  # as the Hub: the checksum rides on the 302
+                    target, etag = server.redirects[path]
+                    self.send_response(302)
+                    self.send_header("Location", target)
+                    self.send_header("X-Linked-Etag", f'"{etag}"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = server.files.get(path)
                 if data is None:
                     self.send_error(404)

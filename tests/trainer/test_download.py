@@ -4,6 +4,7 @@ BPE tokenizer -> token streams) on small parquet fixtures."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import socket
@@ -91,6 +92,20 @@ def test_checksum_mismatch_on_every_attempt_is_an_error(
     finally:
         prepare_mod._file_sha256 = original
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_checksum_on_the_redirect_is_checked(
+    prepare_mod: ModuleType, shard_server: ShardServer, tmp_path: Path, no_sleep: None
+) -> None:
+    data = parquet_bytes(5)
+    shard_server.files["/cdn/s.parquet"] = data
+    shard_server.send_checksum = False  # only the redirect carries it
+    shard_server.redirects["/good.parquet"] = ("/cdn/s.parquet", hashlib.sha256(data).hexdigest())
+    shard_server.redirects["/bad.parquet"] = ("/cdn/s.parquet", "f" * 64)
+    prepare_mod.download(f"{shard_server.url}/good.parquet", tmp_path / "good.parquet")
+    assert (tmp_path / "good.parquet").read_bytes() == data
+    with pytest.raises(prepare_mod.DownloadError, match="checksum mismatch"):
+        prepare_mod.download(f"{shard_server.url}/bad.parquet", tmp_path / "bad.parquet")
 
 
 def test_no_network_is_one_clear_line(

@@ -1,5 +1,5 @@
 """`init_workspace`: the files, presets and budget it writes, the base commit, the
-refusal of a non-empty directory, data preparation, and the GPU check's CPU error."""
+refusal of a non-empty directory, and data preparation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch_tui.trainer import gpu_check
 from autoresearch_tui.trainer.workspace import (
     PRESETS,
     PrepareFailed,
@@ -93,7 +92,7 @@ def test_init_creates_a_committed_workspace(tmp_path: Path, no_git_identity: Non
     assert (ws / "autoresearch.toml").read_text() == EXPECTED_TOML.format(timeout=240)
     assert tomllib.loads((ws / "autoresearch.toml").read_text())["target"]["metric"] == "val_bpb"
     assert "val_bpb" in (ws / "program.md").read_text()
-    assert any("Next:" in line for line in lines)
+    assert lines == [f"Created workspace {ws} (preset cpu, dataset stdlib)"]
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
@@ -174,23 +173,3 @@ def test_failed_prepare_keeps_the_workspace(
     with pytest.raises(PrepareFailed, match=r"python prepare\.py"):
         init_workspace(tmp_path / "ws", dataset="climbmix", log=lambda s: None)
     assert git(tmp_path / "ws", "rev-list", "--count", "HEAD").strip() == "1"
-
-
-def test_gpu_check_without_cuda_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    assert gpu_check.main(["--budget-s", "5"]) == 2
-    assert "no CUDA GPU visible" in capsys.readouterr().err
-
-
-def test_gpu_check_parses_the_summary() -> None:
-    output = (
-        "step 00000 (0.0%) | loss: 5.5 | dt: 1ms\rstep 00001 (50.0%) | loss: 5.1\r\n"
-        "---\nval_bpb:          1.234500\ntraining_seconds: 10.0\ntotal_tokens_M:   5.0\n"
-        "mfu_percent:      40.10\nnum_steps:        7\n"
-    )
-    summary = gpu_check.parse_summary(output)
-    assert summary["val_bpb"] == 1.2345 and summary["num_steps"] == 7
-    assert "tokens/s:     500,000" in gpu_check.report("H100", "gpu", 10, summary)

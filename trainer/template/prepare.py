@@ -137,6 +137,7 @@ class BPETokenizer:
             special_tokens={"<|bos|>": self.bos_id},
         )
         self.ranks = ranks
+        self.pattern = pattern
 
     def encode(self, text: str) -> list[int]:
         return self.enc.encode_ordinary(text)
@@ -155,7 +156,7 @@ class BPETokenizer:
 
     def save(self, path: Path) -> None:
         ranks = [[base64.b64encode(t).decode("ascii"), r] for t, r in self.ranks.items()]
-        doc = {"pattern": self.enc._pat_str, "vocab_size": self.vocab_size, "ranks": ranks}
+        doc = {"pattern": self.pattern, "vocab_size": self.vocab_size, "ranks": ranks}
         _write_atomic(path, json.dumps(doc).encode())
 
     @classmethod

@@ -528,13 +528,15 @@ num_params = sum(p.numel() for p in model.parameters())
 num_flops_per_token = model.estimate_flops()
 print(f"Parameters: {num_params:,} | FLOPs per token: {num_flops_per_token:e}")
 
-tokens_per_fwdbwd = DEVICE_BATCH_SIZE * MAX_SEQ_LEN
+# A step of TOTAL_BATCH_SIZE tokens = grad_accum_steps passes of device_batch_size rows
+device_batch_size = max(1, min(DEVICE_BATCH_SIZE, TOTAL_BATCH_SIZE // MAX_SEQ_LEN))
+tokens_per_fwdbwd = device_batch_size * MAX_SEQ_LEN
 grad_accum_steps = max(1, TOTAL_BATCH_SIZE // tokens_per_fwdbwd)
 tokens_per_step = grad_accum_steps * tokens_per_fwdbwd
 optimizer = model.setup_optimizer()
 train_model = torch.compile(model, dynamic=False) if COMPILE else model
 
-train_loader = make_dataloader(DEVICE_BATCH_SIZE, MAX_SEQ_LEN, "train", device, seed=SEED)
+train_loader = make_dataloader(device_batch_size, MAX_SEQ_LEN, "train", device, seed=SEED)
 x, y, epoch = next(train_loader)  # prefetch the first batch
 gpu_peak = peak_flops(device)
 print(
@@ -546,7 +548,7 @@ print(
 def get_lr_multiplier(progress):
     if progress < WARMUP_RATIO:
         return progress / WARMUP_RATIO
-    if progress < 1.0 - WARMDOWN_RATIO:
+    if progress < 1.0 - WARMDOWN_RATIO or WARMDOWN_RATIO <= 0:
         return 1.0
     cooldown = (1.0 - progress) / WARMDOWN_RATIO  # 1 -> 0 over the warmdown
     return cooldown + (1 - cooldown) * FINAL_LR_FRAC
@@ -643,7 +645,7 @@ if line_end == "\r":
 total_tokens = step * tokens_per_step
 model.eval()
 with autocast_ctx:
-    val_bpb = evaluate_bpb(train_model, DEVICE_BATCH_SIZE, device)
+    val_bpb = evaluate_bpb(train_model, device_batch_size, device)
 
 t_end = time.time()
 timed_steps = step - untimed_steps
