@@ -244,13 +244,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from autoresearch_tui.trainer.workspace import init_workspace
+    from autoresearch_tui.trainer.workspace import PrepareFailed, init_workspace
 
     try:
         path = init_workspace(
             args.dir, preset=args.preset, budget_s=args.budget_s, dataset=args.dataset
         )
-    except ValueError as exc:
+    except (ValueError, PrepareFailed) as exc:  # WorkspaceExists is a ValueError
         raise UsageError(str(exc)) from None
     print(f"workspace ready: {path}\nnext: autoresearch-tui {path}")
     return 0

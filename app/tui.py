@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -146,7 +147,7 @@ class ResearchApp(App[int]):
     CSS_PATH = "tui.tcss"
     TITLE = "autoresearch-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "pause", "Pause/resume"),
+        Binding("space", "pause", "Pause"),
         Binding("h", "hint", "Hint"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -194,7 +195,7 @@ class ResearchApp(App[int]):
             yield self.tree_view
             yield self.pane
         yield self._slots_bar
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         tree = self.tree_view
@@ -206,8 +207,11 @@ class ResearchApp(App[int]):
         self.set_interval(1.0, self._tick)
         self.set_interval(TOTALS_EVERY_S, self._load_call_totals)
         if self.make_search is not None:
-            self.run_worker(self._open(), name="open", group="open", exit_on_error=False)
+            self.run_worker(self._open, name="open", group="open", exit_on_error=False)
         self._refresh_totals()
+
+    def on_resize(self) -> None:
+        self.screen.set_class(self.size.height < 30, "-short")  # 80x24: no chart
 
     async def _open(self) -> None:
         """Build and open the search (off the loop where it blocks), then run it."""
@@ -334,7 +338,7 @@ class ResearchApp(App[int]):
             if live.points and nid in charted:
                 replot = True
             if nid == selected and live.new_lines:
-                self.run_worker(self._load_log(nid), group="log", exclusive=True)
+                self.run_worker(partial(self._load_log, nid), group="log", exclusive=True)
         if replot:
             self._update_chart()
         self._refresh_slots()
@@ -365,9 +369,10 @@ class ResearchApp(App[int]):
         if nid is None or self.search is None or self._repo is None:
             self._update_chart()
             return
-        self.run_worker(self._load_diff(nid), group="diff", exclusive=True)
-        self.run_worker(self._load_log(nid), group="log", exclusive=True)
-        self.run_worker(self._load_points(self._charted_ids()), group="points", exclusive=True)
+        self.run_worker(partial(self._load_diff, nid), group="diff", exclusive=True)
+        self.run_worker(partial(self._load_log, nid), group="log", exclusive=True)
+        ids = self._charted_ids()
+        self.run_worker(partial(self._load_points, ids), group="points", exclusive=True)
         self._update_chart()
 
     def _charted_ids(self) -> list[str]:
@@ -539,7 +544,7 @@ class ResearchApp(App[int]):
             self.call_totals = totals.get("", {})
             self._refresh_totals()
 
-        self.run_worker(load(), group="totals", exclusive=True)
+        self.run_worker(load, group="totals", exclusive=True)
 
     # -- actions -------------------------------------------------------------------------
     def _need_search(self) -> Search | None:
@@ -805,8 +810,7 @@ def open_tui(directory: Path | str | None) -> int:
     from autoresearch_tui.agents.factory import build_proposers
     from autoresearch_tui.search.config import load_config
 
-    if directory is None and (Path.cwd() / CONFIG_NAME).is_file():
-        directory = Path.cwd()
+    directory = workspace_for(directory)
     if directory is None:
         demo = demo_dir()
         app = ResearchApp(
@@ -818,6 +822,15 @@ def open_tui(directory: Path | str | None) -> int:
     config = load_config(root, check_clean=not (root / ".autoresearch" / "state.db").exists())
     proposers = build_proposers(config.agents, config.root)
     return run_tui(config, proposers)
+
+
+def workspace_for(directory: Path | str | None) -> Path | None:
+    """DIR if given, else the current directory if it is a workspace, else None (demo)."""
+    if directory is not None:
+        return Path(directory)
+    if (Path.cwd() / CONFIG_NAME).is_file():
+        return Path.cwd()
+    return None
 
 
 def demo_dir() -> Path:

@@ -317,15 +317,17 @@ class SearchTree(ScrollView, can_focus=True):
         node = model[node_id]
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         guides = self.guides(node_id)
-        room = max(0, width - 30)
+        wide = width >= 48  # room for the persona column
+        room = max(4, width - (33 if wide else 23))
         if len(guides) > room:
-            guides = "…" + guides[len(guides) - room + 1 :] if room > 1 else ""
+            guides = "…" + guides[len(guides) - room + 1 :]
         text.append(guides, self._style("guides"))
         mark_class = MARK_CLASS.get(node.status, "muted")
         text.append(status_mark(node), self._style(mark_class))
         text.append(f" {node.id} ")
-        persona = node.persona if len(node.persona) <= PERSONA_WIDTH else node.persona[:8] + "…"
-        text.append(f"{persona:<{PERSONA_WIDTH}} ", self._style("muted"))
+        if wide:
+            persona = node.persona if len(node.persona) <= PERSONA_WIDTH else node.persona[:8] + "…"
+            text.append(f"{persona:<{PERSONA_WIDTH}} ", self._style("muted"))
         if node.has_metric:
             text.append(fmt_metric(node.metric))
             delta = model.tree.delta_parent(node)

@@ -10,8 +10,8 @@ from textual.widget import Widget
 
 from autoresearch_tui.app.widgets.format import fmt_duration
 
-BAR_WIDTH = 14
-CELL_WIDTH = 46
+BAR_WIDTH = 12
+CELL_WIDTH = 44
 
 
 @dataclass(frozen=True)

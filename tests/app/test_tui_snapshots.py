@@ -1,0 +1,68 @@
+"""SVG snapshots (pytest-textual-snapshot) at 120x35 of the main screen, the help screen
+and a pruned/boosted tree. Deterministic: a pre-populated run (fixed ids, run name,
+metrics, points, logs, commit dates), a frozen clock, and nothing left for the scheduler
+to start (max_experiments=0). Update with `pytest tests/app --snapshot-update`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_helpers import FIXED_NOW, settle, snapshot_app, wait_for
+
+from autoresearch_tui.search.events import NodeChanged, Progress
+from autoresearch_tui.search.model import Node
+
+SIZE = (120, 35)
+
+
+async def _ready(pilot) -> None:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await wait_for(pilot, lambda: app.ready.is_set() and len(app.model) == 9, what="the run")
+    app.clear_notifications()
+    await settle(pilot)
+
+
+def test_main_screen(populated: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The best node selected: info, loss chart vs parent, diff, log; one slot running."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _ready(pilot)
+        app = pilot.app
+        # a live experiment on cpu0, as the scheduler would report it
+        running = Node(
+            id="n0009", parent="n0004", status="running", persona="explorer",
+            backend="mutator", description="WARMUP 0.1 -> 0.15", slot="cpu0",
+            created_at=FIXED_NOW - 60, started_at=FIXED_NOW - 42,
+        )  # fmt: skip
+        app.bridge(NodeChanged(running))
+        app.bridge(Progress("n0009", "cpu0", 42.0, 35.0, [(0, 2.6, 1.0), (1, 2.3, 2.0)], []))
+        await pilot.pause()
+        app.tree_view.select("n0004")
+        await settle(pilot)
+        await pilot.pause(0.1)
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(populated), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(populated: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(populated), terminal_size=SIZE, run_before=run_before)
+
+
+def test_pruned_and_boosted_tree(populated: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """n0003's subtree pruned (dimmed, ✂), n0004 boosted (▲3) and best (★); the cursor on
+    the pruned node; a crashed and a queued node."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _ready(pilot)
+        pilot.app.tree_view.select("n0003")
+        await settle(pilot)
+        await pilot.pause(0.1)
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(populated), terminal_size=SIZE, run_before=run_before)
