@@ -317,7 +317,7 @@ class SearchTree(ScrollView, can_focus=True):
         node = model[node_id]
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         guides = self.guides(node_id)
-        wide = width >= 48  # room for the persona column
+        wide = width >= 40  # room for the persona column
         room = max(4, width - (33 if wide else 23))
         if len(guides) > room:
             guides = "…" + guides[len(guides) - room + 1 :]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from autoresearch_tui.search.model import FINISHED, Node, better, node_index
 from autoresearch_tui.search.tree import Tree
 
+BULK = 32  # more new nodes than this in one batch: rebuild the rows instead of inserting
 STATUS_WORDS = (
     "proposing",
     "ready",
@@ -199,6 +200,9 @@ class TreeModel:
             self.rebuild_rows()
             if self.rows != before:
                 changes.rows_changed, changes.first_row = True, 0
+        elif len(new_nodes) > BULK:  # a resume or a burst: one O(n) pass beats n inserts
+            self.rebuild_rows()
+            changes.rows_changed, changes.first_row = True, 0
         else:
             for node in new_nodes:
                 pos = self._insert_row(node.id)

@@ -103,7 +103,13 @@ def test_headless_run_status_and_export_reproduce_the_metric(
 
     series = cli("export", str(workspace), best["id"], "--series").stdout
     depth = int(
-        git(workspace, "rev-list", "--count", f"{status['base']['commit']}..{best['commit']}")
+        git(
+            workspace,
+            "rev-list",
+            "--count",
+            "--first-parent",  # a merge: one mail
+            f"{status['base']['commit']}..{best['commit']}",
+        )
     )
     assert series.count("\nSubject: [PATCH") == depth >= 1
     am = tmp_path / "am"

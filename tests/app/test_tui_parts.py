@@ -112,3 +112,34 @@ async def test_demo_workspace_is_prepared_in_a_worker(
     # a second start reuses it (and resumes its run)
     tui.prepare_demo(demo, print)
     assert calls == [demo]
+
+
+async def test_new_nodes_keep_the_cursor_line_and_folds() -> None:
+    """The viewer alone (no search): nodes arrive through the bridge as the scheduler
+    sends them; the selected node stays on its screen line, folds stay folded."""
+    from autoresearch_tui.app.bench_tui import synthetic_nodes
+
+    nodes = synthetic_nodes(400, seed=5)
+    app = ResearchApp(None, clock=lambda: 0.0)
+    async with app.run_test(size=(120, 35)) as pilot:
+        for n in nodes[:300]:
+            app.bridge(NodeChanged(n))
+        await pilot.pause()
+        tree = app.tree_view
+        folded = next(
+            n for n in app.model.rows[5:] if app.model.kids.get(n) and app.model.hidden_below(n) < 4
+        )
+        tree.select(folded)
+        await pilot.press("left")  # collapse it
+        assert folded in app.model.collapsed
+        await pilot.press("end", *["k"] * 10)
+        selected, line = tree.cursor_id, tree.cursor_row - round(tree.scroll_y)  # type: ignore[operator]
+        above = tree.cursor_row
+        for n in nodes[300:]:  # one per tick, many above the cursor
+            app.bridge(NodeChanged(n))
+            await pilot.pause()
+        assert tree.cursor_id == selected and tree.cursor_row > above  # rows came in above
+        assert tree.cursor_row - round(tree.scroll_y) == line  # type: ignore[operator]
+        assert folded in app.model.collapsed
+        assert app.model.rows == [r for r in app.model.rows if app.model.row_of(r) is not None]
+        assert len(app.model) == 400
