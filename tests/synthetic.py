@@ -127,7 +127,9 @@ class ScriptedProposer:
         for old, new in item:
             assert old in source, old
             source = source.replace(old, new)
-        return Proposal(description="; ".join(f"{o} -> {n}" for o, n in item), files={"train.py": source})
+        return Proposal(
+            description="; ".join(f"{o} -> {n}" for o, n in item), files={"train.py": source}
+        )
 
 
 def set_knob(name: str, value: object) -> list[tuple[str, str]]:

@@ -29,7 +29,7 @@ def imports(package: str) -> dict[str, set[str]]:
     return found
 
 
-def offenders(package: str, rule) -> list[str]:  # noqa: ANN001
+def offenders(package: str, rule) -> list[str]:
     return [f"{f}: {m}" for f, mods in imports(package).items() for m in sorted(mods) if rule(m)]
 
 

@@ -141,11 +141,11 @@ class DiffView(VerticalScroll):
 
     def show(self, renderable: RenderableType) -> None:
         self.body.update(renderable)
-        self.scroll_home(animate=False)
+        self.scroll_home(animate=False, immediate=True)
 
 
 class LogView(VerticalScroll):
-    """The last lines of the node's log, kept scrolled to the end."""
+    """The last lines of the node's log, kept scrolled to the end (anchored)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -156,4 +156,4 @@ class LogView(VerticalScroll):
 
     def show(self, text: str) -> None:
         self.body.update(Text(text, no_wrap=True, overflow="ellipsis"))
-        self.scroll_end(animate=False)
+        self.anchor()  # kept at the bottom by the layout itself, until the person scrolls

@@ -3,7 +3,6 @@ scheduler, a pre-populated deterministic run for the snapshots, small Pilot help
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -254,7 +253,3 @@ def populate(ws: Path) -> Path:
 def snapshot_app(ws: Path) -> ResearchApp:
     """The app on the populated run, with the clock frozen and nothing left to start."""
     return make_app(ws, max_experiments=0, clock=lambda: FIXED_NOW, started_at=FIXED_NOW - 3723)
-
-
-def dump(obj: object) -> str:
-    return json.dumps(obj, indent=1, default=str)

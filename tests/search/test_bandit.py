@@ -7,13 +7,14 @@ import dataclasses
 import math
 from pathlib import Path
 
+from synthetic import ScriptedProposer
+
 from autoresearch_tui.search.bandit import PRIOR_COST, PersonaBandit, records
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.tree import Tree
-from synthetic import ScriptedProposer
 
 
 def hand_built() -> Tree:
@@ -53,9 +54,7 @@ def expected_scores(c: float, costs: dict[str, float], gains: dict[str, float]) 
     pooled = sum(gains.values()) / max(total, 1.0)
     rates = {k: (gains[k] + PRIOR_COST * pooled) / (costs[k] + PRIOR_COST) for k in costs}
     top = max(rates.values())
-    return {
-        k: rates[k] / top + c * math.sqrt(math.log(1 + total) / (1 + costs[k])) for k in costs
-    }
+    return {k: rates[k] / top + c * math.sqrt(math.log(1 + total) / (1 + costs[k])) for k in costs}
 
 
 def test_the_bandit_prefers_the_persona_with_confirmed_gains_and_explores_new_ones() -> None:

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic import TOML, git, make_workspace
 
 from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
-from synthetic import TOML, git, make_workspace
 
 
 def write(ws: Path, toml: str, commit: bool = True) -> None:
@@ -21,7 +21,9 @@ def write(ws: Path, toml: str, commit: bool = True) -> None:
 def test_reads_every_field(workspace: Path) -> None:
     write(
         workspace,
-        TOML.replace('goal      = "min"', 'goal      = "max"\nmetric_regex = \'val_bpb: +([0-9.]+)\'')
+        TOML.replace(
+            'goal      = "min"', "goal      = \"max\"\nmetric_regex = 'val_bpb: +([0-9.]+)'"
+        )
         .replace("slots  = 2", "slots  = 3\nmax_cost_usd = 25\ncpu_threads = 1")
         .replace('backend = "mutator"', 'backend = "anthropic"\nmodel = "claude-opus-4-6"'),
     )
@@ -37,16 +39,40 @@ def test_reads_every_field(workspace: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t.replace("timeout_s", "timeuot_s"), "unknown key [target].timeuot_s — did you mean timeout_s?"),
+        (
+            lambda t: t.replace("timeout_s", "timeuot_s"),
+            "unknown key [target].timeuot_s — did you mean timeout_s?",
+        ),
         (lambda t: t.replace("[search]", "[serch]"), "unknown key top level.serch"),
-        (lambda t: t.replace('run       = "python train.py"\n', ""), '[target] run is missing — add run = "python train.py"'),
+        (
+            lambda t: t.replace('run       = "python train.py"\n', ""),
+            '[target] run is missing — add run = "python train.py"',
+        ),
         (lambda t: t.replace('metric    = "val_bpb"\n', ""), "[target] metric is missing"),
-        (lambda t: t.replace('editable  = ["train.py"]', 'editable  = ["model.py"]'), "editable file model.py does not exist"),
-        (lambda t: t.replace('editable  = ["train.py"]', 'editable  = ["../x.py"]'), "must be relative to the workspace"),
-        (lambda t: t.replace('goal      = "min"', 'goal      = "down"'), 'goal must be "min" or "max"'),
-        (lambda t: t.replace("timeout_s = 30", "timeout_s = -1"), "timeout_s must be a positive number"),
-        (lambda t: t.replace('policy = "best-first"', 'policy = "greedy"'), "policy 'greedy' is unknown"),
-        (lambda t: t.replace('backend = "mutator"', 'backend = "gemini"'), "backend 'gemini' is unknown"),
+        (
+            lambda t: t.replace('editable  = ["train.py"]', 'editable  = ["model.py"]'),
+            "editable file model.py does not exist",
+        ),
+        (
+            lambda t: t.replace('editable  = ["train.py"]', 'editable  = ["../x.py"]'),
+            "must be relative to the workspace",
+        ),
+        (
+            lambda t: t.replace('goal      = "min"', 'goal      = "down"'),
+            'goal must be "min" or "max"',
+        ),
+        (
+            lambda t: t.replace("timeout_s = 30", "timeout_s = -1"),
+            "timeout_s must be a positive number",
+        ),
+        (
+            lambda t: t.replace('policy = "best-first"', 'policy = "greedy"'),
+            "policy 'greedy' is unknown",
+        ),
+        (
+            lambda t: t.replace('backend = "mutator"', 'backend = "gemini"'),
+            "backend 'gemini' is unknown",
+        ),
         (lambda t: t.replace("[target]", "[target"), "fix the TOML syntax"),
         (lambda t: t + "\nmetric_regex = 'no group'\n", "needs one group"),
     ],
@@ -77,14 +103,16 @@ def test_not_git_and_no_file(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")
     (ws / "autoresearch.toml").unlink()
     git(ws, "commit", "-qam", "rm")
-    with pytest.raises(ConfigError, match="no autoresearch.toml — write one"):
+    with pytest.raises(ConfigError, match=r"no autoresearch\.toml — write one"):
         load_config(ws)
     with pytest.raises(ConfigError, match="no such directory"):
         load_config(tmp_path / "nope")
 
 
 def test_agents_spec() -> None:
-    agents = parse_agents("architect@anthropic:claude-opus-4-6,tuner@openai:gpt-5.4,explorer@mutator")
+    agents = parse_agents(
+        "architect@anthropic:claude-opus-4-6,tuner@openai:gpt-5.4,explorer@mutator"
+    )
     assert [a.label for a in agents] == [
         "architect@anthropic:claude-opus-4-6",
         "tuner@openai:gpt-5.4",

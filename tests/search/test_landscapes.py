@@ -17,7 +17,7 @@ from autoresearch_tui.search.landscapes import LANDSCAPES, evaluate, read_consta
 L2 = math.log2
 
 
-def additive(lr, wd, warmup, depth, batch, qk, act) -> float:  # noqa: ANN001
+def additive(lr, wd, warmup, depth, batch, qk, act) -> float:
     return (
         1.0 + 0.01 * L2(lr / 0.1) ** 2 + 0.004 * L2(wd / 0.025) ** 2 + 0.3 * (warmup - 0.2) ** 2
         + 0.008 * L2(depth / 8) ** 2 + 0.005 * L2(batch / 64) ** 2 + (0 if qk else 0.008)
@@ -25,7 +25,7 @@ def additive(lr, wd, warmup, depth, batch, qk, act) -> float:  # noqa: ANN001
     )  # fmt: skip
 
 
-def interacting(lr, batch, depth, width, warmup) -> float:  # noqa: ANN001
+def interacting(lr, batch, depth, width, warmup) -> float:
     x, y = L2(lr), L2(batch)
     return (
         1.0 + 0.015 * (x - 0.5 * y + 7) ** 2 + 0.006 * (y - 7) ** 2
@@ -34,14 +34,14 @@ def interacting(lr, batch, depth, width, warmup) -> float:  # noqa: ANN001
     )  # fmt: skip
 
 
-def deceptive(lr, batch, warmup, qk) -> float:  # noqa: ANN001
+def deceptive(lr, batch, warmup, qk) -> float:
     return (
         1.0 + 0.08 * (L2(lr) - 0.5 * L2(batch) + 6.64) ** 2 + 0.002 * (L2(batch) - 8) ** 2
         + 0.3 * (warmup - 0.2) ** 2 + (0 if qk else 0.006)
     )  # fmt: skip
 
 
-def crash(lr, warmup, depth, width, qk) -> float | None:  # noqa: ANN001
+def crash(lr, warmup, depth, width, qk) -> float | None:
     if depth * width > 8192 or lr > 0.1 * (1 + 2 * warmup):
         return None
     return (

@@ -9,6 +9,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from synthetic import ScriptedProposer, git, true_metric
+
 from autoresearch_tui.app.cli import main as cli
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.merge import merge3, merge_candidate, merge_files
@@ -17,7 +19,6 @@ from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.snapshot import export_patch, load_snapshot
 from autoresearch_tui.search.tree import Tree
-from synthetic import ScriptedProposer, git, true_metric
 
 BASE = "A = 1\nB = 2\nC = 3\nD = 4\n"
 
@@ -78,7 +79,9 @@ def run_merge_search(ws: Path, script: list) -> Search:
 
 
 def test_disjoint_improving_branches_are_merged_and_exported(workspace: Path, capsys) -> None:
-    s = run_merge_search(workspace, [[("LR = 0.04", "LR = 0.08")], [('ACT = "relu"', 'ACT = "gelu"')]])
+    s = run_merge_search(
+        workspace, [[("LR = 0.04", "LR = 0.08")], [('ACT = "relu"', 'ACT = "gelu"')]]
+    )
     merges = [n for n in s.tree if n.kind == "merge"]
     assert len(merges) == 1
     merge = merges[0]

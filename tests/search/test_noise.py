@@ -9,6 +9,8 @@ import math
 import statistics
 from pathlib import Path
 
+from synthetic import ScriptedProposer, git
+
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.noise import SPREAD_SDS, pooled_std, seed_only_change
@@ -16,7 +18,6 @@ from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.snapshot import load_snapshot
 from autoresearch_tui.search.tree import Tree
-from synthetic import ScriptedProposer, git
 
 
 def node(nid: str, parent: str | None, metric: float | None, kind: str = "improve", **kw) -> Node:
@@ -94,7 +95,9 @@ def test_a_gain_within_the_spread_is_not_confirmed_even_when_re_run() -> None:
 def test_seed_only_change_detection() -> None:
     base = "import torch\nSEED = 1337\nLR = 0.04\ntorch.manual_seed(SEED)\nx = f(seed=3)\n"
     assert seed_only_change({"t.py": base}, {"t.py": base.replace("1337", "7")})
-    assert seed_only_change({"t.py": base}, {"t.py": base.replace("manual_seed(SEED)", "manual_seed(1)")})
+    assert seed_only_change(
+        {"t.py": base}, {"t.py": base.replace("manual_seed(SEED)", "manual_seed(1)")}
+    )
     assert seed_only_change({"t.py": base}, {"t.py": base.replace("seed=3", "seed=4")})
     assert not seed_only_change({"t.py": base}, {"t.py": base.replace("0.04", "0.08")})
     assert not seed_only_change(
@@ -106,13 +109,13 @@ def test_seed_only_change_detection() -> None:
     assert not seed_only_change({"c.yaml": "seed: 1\nlr: 2\n"}, {"c.yaml": "seed: 5\nlr: 3\n"})
 
 
-NOISY_TRAIN = '''\
+NOISY_TRAIN = """\
 import os
 LR = 0.04
 NOTE = 1
 SEED = 1
 print("val_bpb: 1.0")  # never run: the test's executor computes the metric
-'''
+"""
 
 
 def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -> None:
@@ -143,9 +146,11 @@ def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -
     asyncio.run(s.run())
     tree = s.tree
     by_desc = {n.description: n for n in tree if n.kind == "improve"}
-    noise, seed, real = by_desc["NOTE = 1 -> NOTE = 2"], by_desc["SEED = 1 -> SEED = 9"], by_desc[
-        "LR = 0.04 -> LR = 0.08"
-    ]
+    noise, seed, real = (
+        by_desc["NOTE = 1 -> NOTE = 2"],
+        by_desc["SEED = 1 -> SEED = 9"],
+        by_desc["LR = 0.04 -> LR = 0.08"],
+    )
     assert tree.samples("n0000") == [1.00, 1.02, 0.98]  # three base runs, seeds 0..2
     assert tree.samples(noise.id) == [0.97, 1.01]  # became the best, so it was re-run
     assert tree.gain_state(noise.id) == "unconfirmed"

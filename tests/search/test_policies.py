@@ -11,7 +11,14 @@ from autoresearch_tui.search.tree import Tree
 
 
 def node(nid: str, parent: str | None, metric: float | None, status: str = "done", **kw) -> Node:
-    return Node(id=nid, parent=parent, status=status, metric=metric, kind="root" if parent is None else kw.pop("kind", "improve"), **kw)  # type: ignore[arg-type]
+    return Node(
+        id=nid,
+        parent=parent,
+        status=status,
+        metric=metric,
+        kind="root" if parent is None else kw.pop("kind", "improve"),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def tree(goal: str = "min") -> Tree:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from pathlib import Path
 
 import git as gitpython
+from synthetic import TOML, ScriptedProposer, git, set_knob
 
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
@@ -18,7 +20,6 @@ from autoresearch_tui.search.policies import make_policy
 from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store
-from synthetic import ScriptedProposer, TOML, git, set_knob
 
 CPU2 = [Slot("cpu0", threads=1), Slot("cpu1", threads=1)]
 
@@ -48,9 +49,20 @@ def test_mutator_run_builds_branches_notes_and_cleans_up(workspace: Path) -> Non
         assert node.branch == f"autoresearch/{s.run_name}/{node.id}"
         assert repo.commit(node.branch).hexsha == node.commit
         assert repo.commit(node.commit).parents[0].hexsha == s.tree[node.parent].commit
-        assert float(repo.git.notes("--ref", "refs/notes/autoresearch", "show", node.commit).split(": ")[1]) == node.metric
+        assert (
+            float(
+                repo.git.notes("--ref", "refs/notes/autoresearch", "show", node.commit).split(": ")[
+                    1
+                ]
+            )
+            == node.metric
+        )
         msg = repo.commit(node.commit).message
-        assert msg.startswith(node.description) and f"parent: {node.parent}" in msg and "persona: explorer" in msg
+        assert (
+            msg.startswith(node.description)
+            and f"parent: {node.parent}" in msg
+            and "persona: explorer" in msg
+        )
     # The person's checkout is untouched; no worktree is left behind.
     assert repo.head.commit.hexsha == head and repo.active_branch.name == branch
     assert not repo.is_dirty(untracked_files=True)
@@ -59,7 +71,9 @@ def test_mutator_run_builds_branches_notes_and_cleans_up(workspace: Path) -> Non
     # Logs and loss points for every experiment.
     store = Store(workspace / ".autoresearch" / "state.db")
     assert [p[0] for p in store.load_points(done[0].id)] == [0, 1, 2, 3, 4]
-    assert (workspace / ".autoresearch" / "logs" / f"{done[0].id}.log").read_text().count("step") == 5
+    assert (workspace / ".autoresearch" / "logs" / f"{done[0].id}.log").read_text().count(
+        "step"
+    ) == 5
     assert store.db["nodes"].count == len(nodes)
     assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
@@ -85,7 +99,10 @@ def test_failure_modes_are_recorded_and_the_search_goes_on(workspace: Path) -> N
     status = {d.split(" -> ")[0]: (n.status, n.reason) for d, n in by_desc.items()}
     assert status["crash=False"][0] == "crashed" and "synthetic crash" in status["crash=False"][1]
     assert status["hang_s=0.0"] == ("timeout", "killed after the 2s timeout")
-    assert status["touch_readonly=False"] == ("invalid", "readonly file prepare.py was changed by the run")
+    assert status["touch_readonly=False"] == (
+        "invalid",
+        "readonly file prepare.py was changed by the run",
+    )
     assert status["nan=False"] == ("crashed", "val_bpb is nan")
     assert "no 'val_bpb: <float>' line" in status['print(f"val_bpb:          {final:.6f}")'][1]
     syntax = by_desc["LR = 0.04 -> LR = 0.04 +"]
@@ -94,10 +111,15 @@ def test_failure_modes_are_recorded_and_the_search_goes_on(workspace: Path) -> N
     assert [n.reason for n in failed] == ["the model said nothing useful"]
     assert (workspace / ".autoresearch" / "logs" / f"{failed[0].id}.reply.md").read_text() == "???"
     lr = next(n for n in s.tree if n.description == "LR = 0.04 -> LR = 0.08")
-    assert lr.status == "done" and math.isclose(lr.metric, 1.0 + 0.1 * 0.25 + 0.01 + 0.02, abs_tol=1e-6)
+    assert lr.status == "done" and math.isclose(
+        lr.metric, 1.0 + 0.1 * 0.25 + 0.01 + 0.02, abs_tol=1e-6
+    )
     # The hung process group is gone.
     hung = next(n for n in s.tree if n.status == "timeout")
-    assert "killed after the 2s timeout" in (workspace / ".autoresearch" / "logs" / f"{hung.id}.log").read_text()
+    assert (
+        "killed after the 2s timeout"
+        in (workspace / ".autoresearch" / "logs" / f"{hung.id}.log").read_text()
+    )
 
 
 def test_broken_base_stops_with_a_clear_error(workspace: Path) -> None:
@@ -144,7 +166,7 @@ def test_pipelining_keeps_both_slots_busy(workspace: Path) -> None:
 
     s = run(search(workspace, [SlowMutator(AgentSpec("explorer"))], max_experiments=10))
     spans = sorted((n.started_at, n.finished_at) for n in s.tree if n.kind != "root")
-    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
     assert overlapping >= 6
 
 
@@ -157,12 +179,14 @@ def test_ratchet_is_sequential_and_always_extends_the_best(workspace: Path) -> N
         assert node.parent == best.id  # autoresearch: the next try starts from the best so far
         if node.metric < best.metric:
             best = node
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         assert b.started_at >= a.finished_at  # one experiment at a time
 
 
 def test_prune_stops_running_experiments_and_excludes_the_subtree(workspace: Path) -> None:
-    proposer = ScriptedProposer([set_knob("hang_s", 30.0)] + [[("LR = 0.04", f"LR = 0.0{i}")] for i in range(5, 9)])
+    proposer = ScriptedProposer(
+        [set_knob("hang_s", 30.0)] + [[("LR = 0.04", f"LR = 0.0{i}")] for i in range(5, 9)]
+    )
 
     async def scenario() -> Search:
         s = search(workspace, [proposer], max_experiments=3, slots=CPU2[:1])
