@@ -88,7 +88,7 @@ VARIANTS: dict[str, Variant] = {
         ),
     )
 }
-DEFAULT_POLICIES = "ratchet,best-first,uct,best-first+bandit"
+DEFAULT_POLICIES = "ratchet,best-first,uct"
 TOML = """\
 [target]
 editable  = ["train.py"]
@@ -550,7 +550,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--policies", default=DEFAULT_POLICIES, help=f"of {', '.join(VARIANTS)}")
     p.add_argument("--landscapes", default=",".join(LANDSCAPES))
-    p.add_argument("--agents", default="explorer@mutator,placebo@mutator",
+    p.add_argument("--agents", default="explorer@mutator",
                    help="persona@mutator,...; `placebo` edits only SEED and LOG_EVERY")  # fmt: skip
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--png", type=Path, default=Path("bench-search.png"))

@@ -131,6 +131,7 @@ class Search:
         self._latency: list[float] = []  # proposal latencies, for the pipeline depth
         self._durations: list[float] = []  # experiment durations
         self._wake = asyncio.Event()
+        self._finishing: set[asyncio.Future[None]] = set()  # _finish_run of runs in teardown
         self._stopping = False
         self._budget_noted = False
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-store")
@@ -673,7 +674,10 @@ class Search:
             node.slot, node.pid = "", 0
             if requeue:
                 node.started_at = None
-            await asyncio.shield(self._finish_run(node, worktree, requeue))
+            finish = asyncio.ensure_future(self._finish_run(node, worktree, requeue))
+            self._finishing.add(finish)  # outlives this task if it is cancelled again:
+            finish.add_done_callback(self._finishing.discard)  # _shutdown waits for it
+            await asyncio.shield(finish)
 
     async def _checkout(self, node: Node) -> Path:
         prepared = self._prepared.pop(node.id, None)
@@ -903,6 +907,8 @@ class Search:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         for prepared in self._prepared.values():
             try:
                 await self._git(self.git.remove_worktree, await prepared)  # type: ignore[union-attr]

@@ -1,12 +1,23 @@
 """`best-first` (default): expand the node with the highest weight
 
-    weight = sigmoid(lam * (median - metric) / scale) / (1 + children) * boost
+    weight = sigmoid(lam * (best - metric) / scale) / (1 + children) * boost
 
-(signs flipped for goal = "max"), over every measured, unpruned node. `median` and
-`scale` (MAD, as a robust spread) are taken over those nodes, so the rule is invariant
-to the metric's units. Children in flight count, so parallel proposals spread out.
-A crashed node may get one debug child, weighted at half its parent's value
-(before the parent's children penalty, so a busy parent does not starve its fixes).
+(signs flipped for goal = "max"), over every measured, unpruned node, where `metric` is
+the node's mean over its runs and `best` the best mean. `scale` is the run-to-run noise
+(one standard deviation, from noise control's repeated runs), so a node within the noise
+of the best is nearly as likely to be expanded as the best, and one several noise widths
+worse almost never; before any commit ran twice, or on a noiseless target, `scale` is the
+MAD of the measured values. The rule is invariant to the metric's units. The best node
+weighs 0.5; after k children it has 0.5 / (1 + k), so a stalled best hands over to the
+near-best nodes. Children in flight count, so parallel proposals spread out. A boosted
+node (boost > 1) weighs at least what the best would, times its boost: the user's boost
+always has teeth. A crashed node may get one debug child, weighted at half its parent's
+value (before the parent's children penalty, so a busy parent does not starve its fixes).
+
+Tuned on the search benchmark's landscapes (app/bench_search.py): against the ratchet,
+this rule (lam = 2, the best as reference, the noise as scale) ended lower than the
+earlier rule (the median as reference, the MAD as scale), which spread its experiments
+over too many nodes for a budget of ~60.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from autoresearch_tui.search.noise import SPREAD_SDS
 from autoresearch_tui.search.policies.base import debuggable, register, speculative_root, unpruned
 from autoresearch_tui.search.tree import Tree
 
@@ -41,12 +53,18 @@ class BestFirst:
         weights: dict[str, float] = {}
         values_of: dict[str, float] = {}  # sigmoid value before the children penalty
         if values:
-            median = statistics.median(values)
-            scale = robust_scale(values, median)
             sign = 1.0 if tree.goal == "min" else -1.0
+            best = min(values, key=lambda v: sign * v)  # type: ignore[operator]
+            spread = tree.noise_spread()
+            if spread:
+                scale = spread / SPREAD_SDS  # one standard deviation of one run
+            else:
+                scale = robust_scale(values, statistics.median(values))  # type: ignore[arg-type]
             for node in measured:
-                z = sign * (median - means[node.id]) / scale  # type: ignore[operator]
+                z = sign * (best - means[node.id]) / scale  # type: ignore[operator]
                 value = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.lam * z))))
+                if node.boost > 1:
+                    value = max(value, 0.5)  # a boosted node counts as promising as the best
                 values_of[node.id] = value
                 weights[node.id] = value / (1 + len(tree.experiments(node.id))) * node.boost
         elif speculative_root(tree):

@@ -107,3 +107,18 @@ def test_rendered_train_py_reads_back_and_runs_as_a_script(tmp_path: Path) -> No
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
         printed = float(out.strip().splitlines()[-1].split(":")[1])
         assert math.isclose(printed, evaluate(landscape, {"train.py": source}, 5)[0], abs_tol=1e-6)  # type: ignore[arg-type]
+
+
+def test_the_bench_runs_the_real_scheduler_on_a_landscape() -> None:
+    """A smoke test of `bench search`'s in-process executor and simulated clock."""
+    from autoresearch_tui.app.bench_search import reach, run_landscape
+
+    trace = run_landscape("additive", "best-first", 0, 12, 2, "explorer@mutator")
+    base = LANDSCAPES["additive"].true_value({})
+    assert len(trace.best_true) == 12 and trace.base_true == base
+    assert trace.reruns >= 2  # the base's calibration runs
+    assert all(b <= base + 1e-12 for b in trace.oracle)  # the best true value run so far
+    assert trace.sim_time == sorted(trace.sim_time) and trace.sim_time[-1] > 0
+    ratchet = run_landscape("additive", "ratchet", 0, 12, 2, "explorer@mutator")
+    assert ratchet.reruns == 0 and ratchet.merges == 0
+    assert reach([1.0, 0.9, 0.8], 0.9) == 2 and reach([1.0], 0.5) == math.inf

@@ -166,3 +166,19 @@ def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -
     assert rows[seed.id]["seed_only"] and not rows[seed.id]["confirmed"]
     assert math.isclose(rows[noise.id]["metric_mean"], 0.99)
     assert data["noise_spread"] > 0 and data["confirmed_best"]["id"] == real.id
+
+
+def test_best_first_measures_distance_from_the_best_in_noise_units() -> None:
+    from autoresearch_tui.search.policies import make_policy
+
+    tree = noisy_tree()
+    weights = make_policy("best-first").weights(tree)
+    sd = tree.noise_spread() / SPREAD_SDS  # type: ignore[operator]
+    means = {k: tree.ranking_mean(k) for k in weights}
+    best = min(means.values())  # type: ignore[type-var]
+    for k, w in weights.items():
+        children = len(tree.experiments(k))
+        z = (best - means[k]) / sd  # type: ignore[operator]
+        assert math.isclose(w, 1 / (1 + math.exp(-2 * z)) / (1 + children)), k
+    # a seed-only edit is ranked at its parent's mean, not at its lucky run
+    assert math.isclose(means["n0008"], tree.metric_mean("n0000"))  # type: ignore[arg-type]

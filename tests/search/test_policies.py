@@ -35,14 +35,16 @@ def tree(goal: str = "min") -> Tree:
 
 
 def expected_weights(t: Tree, lam: float = 2.0) -> dict[str, float]:
-    """The rule written out independently: sigmoid(lam*(median-m)/scale)/(1+children)*boost."""
+    """The rule written out independently: sigmoid(lam*(best-m)/scale)/(1+children)*boost,
+    with scale the MAD while no commit has run twice (these trees have no re-runs)."""
     measured = [n for n in t if n.has_metric]
     values = [n.metric for n in measured]
     med = statistics.median(values)
     scale = statistics.median(abs(v - med) for v in values) * 1.4826
+    best = min(values) if t.goal == "min" else max(values)
     out = {}
     for n in measured:
-        z = (med - n.metric) / scale * (1 if t.goal == "min" else -1)
+        z = (best - n.metric) / scale * (1 if t.goal == "min" else -1)
         children = len([c for c in t.children(n.id) if c.kind != "rerun"])
         out[n.id] = 1 / (1 + math.exp(-lam * z)) / (1 + children) * n.boost
     return out
