@@ -22,6 +22,9 @@ run: $(STAMP)
 	$(BIN)/autoresearch-tui $(ARGS)
 
 test: $(STAMP)
+	@# The TUI's end-to-end test drives the real program in tmux.
+	@command -v tmux >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tmux) \
+	  || echo "tmux is not installed: the tmux end-to-end test will be skipped"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
