@@ -462,6 +462,7 @@ def run_cpu_train(
     base: Path,
 ) -> Trace:  # fmt: skip
     """One real search on a copy of a prepared cpu-preset workspace."""
+    from autoresearch_tui.search.executor import experiment_env
     from autoresearch_tui.search.output import OutputParser
 
     variant = VARIANTS[variant_label]
@@ -487,7 +488,7 @@ def run_cpu_train(
             values = []
             for i in range(eval_runs):
                 subprocess.run(["git", "checkout", "-q", "--detach", commit], cwd=ws, check=True)
-                env = {**os.environ, "AR_SEED": str(10_000 + i)}
+                env = experiment_env({"AR_SEED": str(10_000 + i)})  # the venv's python
                 out = subprocess.run(
                     config.target.run, shell=True, cwd=ws, env=env, capture_output=True,
                     text=True, timeout=config.target.timeout_s,
