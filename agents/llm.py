@@ -87,6 +87,7 @@ class LLMProposer(ABC):
 
     backend = ""
     can_debug = True
+    can_merge = True  # resolves merge conflicts (a request of kind "merge")
 
     def __init__(self, spec: AgentSpec, workspace: Path, model: str):
         self.spec = spec

@@ -4,7 +4,8 @@ It parses each editable Python file with `ast`, finds module-level assignments o
 literals (`MATRIX_LR = 0.04`, `DEPTH = 8`, `USE_VE = True`, `ACT = "relu"`), and changes
 one or two of them: floats are scaled, powers of two doubled or halved, other ints
 stepped, booleans flipped, and strings swapped for another value the file itself
-compares that name against (its "seen set"). Edits are made on the source text at the
+compares that name against (its "seen set"). Seeds (names containing "seed") are left
+alone: a new seed is only new noise, never a gain. Edits are made on the source text at the
 literal's position, so comments and layout stay. Choices come from a seeded RNG keyed on
 the parent, so a run is reproducible, and a change already tried from the same parent
 (same description) is never proposed again. It is the baseline every LLM persona is
@@ -177,6 +178,7 @@ class Mutator:
             for path in request.editable
             if path.endswith(".py") and path in request.parent_files
             for c in find_constants(path, request.parent_files[path])
+            if "seed" not in c.name.lower()  # a new seed is never a gain, only new luck
         ]
         if not constants:
             raise ProposalFailed(

@@ -196,6 +196,19 @@ def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
             f"Fix the parent {request.parent_id} so that it runs to the end and prints "
             f"{metric}, with the smallest change that removes the cause; keep its idea."
         )
+    elif request.kind == "merge" and request.merge_with is not None:
+        other = request.merge_with
+        parts.append(
+            f"## The change to bring in: node {other.node_id}, {other.description}: "
+            f"{_result(other, metric, goal)}\nIts diff against the common ancestor of the "
+            f"two branches (the parent changed some of the same lines, so a three-way "
+            f"merge conflicted):\n{_fence(request.merge_change or '(empty)', 'diff')}"
+        )
+        ask = (
+            f"Merge: apply {other.node_id}'s change to the parent {request.parent_id}'s "
+            "files, keeping the parent's own changes. Where both changed the same lines, "
+            "combine them so that both ideas survive. Change nothing else."
+        )
     else:
         ask = (
             f"Propose one child of {request.parent_id} that improves {metric}: one idea, "

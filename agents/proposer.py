@@ -59,7 +59,7 @@ class ProposalRequest:
     metric: str
     goal: Literal["min", "max"]
     seed: int
-    kind: Literal["improve", "debug"] = "improve"
+    kind: Literal["improve", "debug", "merge"] = "improve"
     worktree: Path | None = None  # a checkout of the parent (for the `command` backend)
     parent_metric: float | None = None
     base_metric: float | None = None
@@ -69,6 +69,10 @@ class ProposalRequest:
     hints: list[str] = field(default_factory=list)
     crash_log: str = ""  # head and tail of the parent's log, for debug children
     tried_descriptions: set[str] = field(default_factory=set)  # children of this parent
+    # kind "merge": the other branch to bring into the parent, and its change as a diff
+    # against the two branches' common ancestor (git could not merge it: a conflict)
+    merge_with: TriedChange | None = None
+    merge_change: str = ""
 
 
 @dataclass

@@ -124,6 +124,8 @@ class Search:
         self._proposals: dict[str, asyncio.Task[None]] = {}
         self._persona_use: dict[str, int] = {}
         self._failures: dict[str, int] = {}  # persona label -> failed proposals in a row
+        self._finished_runs = 0  # runs finished by this process (noise control's clock)
+        self._best_watch: tuple[str, int] = ("", 0)  # the best, and _finished_runs then
         self._cooldown: dict[str, float] = {}  # persona label -> monotonic time it may go again
         self._failed_in_a_row = 0
         self._readonly_ids: dict[str, str] = {}  # readonly path -> blob id in the base
@@ -365,6 +367,15 @@ class Search:
             room = min(room, self.max_experiments - self.started - waiting)
         if self.policy.sequential:
             room = min(room, 1)
+        if (
+            room > 0
+            and self.max_experiments is not None
+            and self.max_experiments - self.started - waiting == 1
+            and (best := self._unconfirmed_best()) is not None
+        ):  # the last experiment of a bounded search confirms its best
+            key = f"confirm:{best.id}"
+            self._proposals[key] = asyncio.create_task(self._confirm_last(key, best.id))
+            return
         if room > 0 and self._start_merge():
             room -= 1
         can_debug = any(getattr(p, "can_debug", False) for p in self.proposers)
@@ -398,7 +409,9 @@ class Search:
     def _pick_proposer(self, kind: str) -> Proposer | None:
         """Weighted round robin over the personas not in back-off; None: all are."""
         pool = self.proposers
-        if kind == "debug":
+        if kind == "merge":  # conflict resolution: model-backed personas only
+            pool = [p for p in pool if getattr(p, "can_merge", False)]
+        elif kind == "debug":
             pool = [p for p in pool if getattr(p, "can_debug", False)]
             named = [p for p in pool if p.spec.persona == "debugger"]
             pool = named or pool
@@ -408,7 +421,7 @@ class Search:
         pool = [p for p in pool if self._cooldown.get(p.spec.label, 0.0) <= now]
         if not pool:
             return None
-        if self.bandit is not None and kind != "debug":
+        if self.bandit is not None and kind == "improve":
             return self.bandit.choose(self.tree, pool, self._persona_use)
         return min(
             pool,
@@ -416,7 +429,9 @@ class Search:
         )
 
     # -- proposing ---------------------------------------------------------------------
-    def _request(self, node: Node, files: dict[str, str], worktree: Path | None) -> ProposalRequest:
+    def _request(
+        self, node: Node, files: dict[str, str], worktree: Path | None, merge_change: str = ""
+    ) -> ProposalRequest:
         tree = self.tree
         parent = tree[node.parent]  # type: ignore[index]
 
@@ -453,6 +468,8 @@ class Search:
             if node.kind == "debug"
             else "",
             tried_descriptions={c.description for c in tree.children(parent.id) if c.description},
+            merge_with=tried(tree[node.other_parents[0]]) if node.other_parents else None,
+            merge_change=merge_change,
         )
 
     async def _propose(self, node: Node, proposer: Proposer) -> None:
@@ -723,34 +740,65 @@ class Search:
             metric=node.metric,
         )
         if not requeue:
-            await self._maybe_confirm(node)
+            self._finished_runs += 1
+            await self._maybe_confirm()
         self.busy.pop(node.id, None)
         self._runs.pop(node.id, None)
         self.wake()
 
     # -- noise control and merges (DESIGN.md §5) ------------------------------------------
-    async def _maybe_confirm(self, node: Node) -> None:
-        """Re-run a node that is about to become the best, before its gain counts."""
+    def _unconfirmed_best(self) -> Node | None:
+        """The best node when it still lacks its confirmation re-runs (none pending)."""
         runs = self.config.search.confirm_runs
-        if runs <= 0 or self._stopping or node.status not in FINISHED:
-            return
-        target = self.tree[node.parent] if node.kind == "rerun" and node.parent else node
-        if target.kind in ("root", "rerun") or not target.has_metric or target.seed_only:
-            return
         best = self.tree.best()
-        if best is None or best.id != target.id:
-            return
+        if runs <= 0 or best is None or best.kind in ("root", "rerun"):
+            return None
+        if not best.has_metric or best.seed_only:
+            return None
         pending = [
             c
-            for c in self.tree.children(target.id)
+            for c in self.tree.children(best.id)
             if c.kind == "rerun" and c.status in ("ready", "running")
         ]
-        if len(self.tree.samples(target.id)) + len(pending) >= 1 + runs:
+        if len(self.tree.samples(best.id)) + len(pending) >= 1 + runs:
+            return None
+        return best
+
+    async def _maybe_confirm(self) -> None:
+        """Re-run the best before its gain counts (noise control). With `confirm_after` =
+        k > 0 the re-run waits until k more experiments finished while it stayed the
+        best: a real gain is often overtaken by its own child first (its re-run would be
+        spent for nothing), while a lucky first run stalls the search until it is
+        re-run. With k = 0 every new best is re-run at once. A bounded search also
+        spends its last experiment on the best (see _start_proposals)."""
+        if self._stopping:
             return
         if self.max_experiments is not None and self.started >= self.max_experiments:
             return
-        await self.rerun(target.id)
-        await self._event("confirm", target.id, reason="about to become the best")
+        best = self._unconfirmed_best()
+        if best is None or f"confirm:{best.id}" in self._proposals:
+            return
+        after = self.config.search.confirm_after
+        if self._best_watch[0] != best.id:  # a new best: count what finishes from now on
+            self._best_watch = (best.id, self._finished_runs)
+        survived = self._finished_runs - self._best_watch[1]
+        if survived < after:
+            return
+        reason = (
+            f"the best for {survived} finished experiments" if after else "about to become the best"
+        )
+        await self.rerun(best.id)
+        await self._event("confirm", best.id, reason=reason)
+
+    async def _confirm_last(self, key: str, node_id: str) -> None:
+        try:
+            best = self._unconfirmed_best()
+            if best is not None and best.id == node_id:  # not re-run meanwhile
+                await self.rerun(node_id)
+                await self._event("confirm", node_id, reason="the best, at the budget's end")
+        finally:
+            self._proposals.pop(key, None)
+            self.wake()
 
     def _start_merge(self) -> bool:
         """Start merging the best node with an improving node on another branch."""
@@ -770,7 +818,9 @@ class Search:
 
     def _merge_sync(
         self, ours: str, theirs: str
-    ) -> tuple[dict[str, str], dict[str, str] | None, list[str]]:
+    ) -> tuple[dict[str, str], dict[str, str] | None, list[str], str]:
+        """(ours' files, the merged files that differ from ours or None on a conflict,
+        the conflicting paths, theirs' change as a diff against the common ancestor)."""
         git = self.git
         assert git is not None
         editable = list(self.config.target.editable)
@@ -779,17 +829,28 @@ class Search:
         merged, conflicts = merge_files(
             git.read_files(ancestor, editable), ours_files, git.read_files(theirs, editable)
         )
-        return ours_files, merged, conflicts
+        change = git.diff(ancestor, theirs, editable) if conflicts else ""
+        return ours_files, merged, conflicts, change
 
     async def _merge(self, key: str, plan: MergePlan) -> None:
+        """Make a merge node: a three-way merge of the two branches' editable files; on a
+        conflict, a model-backed persona (if one is configured) brings the other branch's
+        change into the best node's files, else there is no merge."""
         ours, theirs = self.tree[plan.ours], self.tree[plan.theirs]
         node: Node | None = None
         try:
-            ours_files, files, conflicts = await self._git(
+            ours_files, files, conflicts, change = await self._git(
                 self._merge_sync, ours.commit, theirs.commit
             )
-            if not files:
-                reason = f"conflict in {', '.join(conflicts)}" if conflicts else "nothing new"
+            resolver = self._pick_proposer("merge") if conflicts else None
+            if conflicts and resolver is None:
+                reason = f"conflict in {', '.join(conflicts)}"
+                await self._event("merge-skipped", ours.id, other=theirs.id, reason=reason)
+                return
+            if not conflicts and (
+                not files or seed_only_change(ours_files, {**ours_files, **files})
+            ):
+                reason = "nothing new but a seed" if files else "nothing new"
                 await self._event("merge-skipped", ours.id, other=theirs.id, reason=reason)
                 return
             description = f"merge {theirs.id} into {ours.id}: {theirs.description}"[:200]
@@ -799,35 +860,64 @@ class Search:
                 other_parents=[theirs.id],
                 status="proposing",
                 kind="merge",
-                persona="merge",
-                backend="git",
+                persona=resolver.spec.persona if resolver else "merge",
+                backend=resolver.spec.backend if resolver else "git",
+                model=resolver.spec.model if resolver else "",
                 description=description,
                 branch="",
                 created_at=time.time(),
                 seed=self.seed,
-                seed_only=seed_only_change(ours_files, {**ours_files, **files}),
             )
             node.branch = self.branch(node.id)
             self.tree.add(node)
+            author = "merge (autoresearch-tui)"
+            if resolver is not None:
+                label = resolver.spec.label
+                self._persona_use[label] = self._persona_use.get(label, 0) + 1
+                await self._save(node)
+                try:
+                    request = self._request(node, ours_files, None, merge_change=change)
+                    proposal = await resolver.propose(request)
+                    self._check_proposal(proposal, ours_files)
+                    if seed_only_change(ours_files, {**ours_files, **proposal.files}):
+                        raise ProposalFailed("the resolved merge changes only a seed")
+                except ProposalFailed as exc:
+                    reason = f"conflict in {', '.join(conflicts)}; {exc.reason}"
+                    await self._proposal_failed(node, label, reason, exc.reply, exc.calls)
+                    await self._event("merge-skipped", ours.id, other=theirs.id, reason=reason)
+                    return
+                files = proposal.files
+                node.description = (
+                    f"merge {theirs.id} into {ours.id} ({node.persona} resolved the conflict): "
+                    f"{theirs.description}"
+                )[:200]
+                node.rationale = proposal.rationale
+                await self._record_calls(node, proposal.calls)
+                if proposal.reply:
+                    await self._write_reply(node, proposal.reply)
+                author = f"{node.persona} (autoresearch-tui)"
             message = (
-                f"{description}\n\npersona: merge\nparent: {ours.id}\nmerged: {theirs.id}\n"
-                f"node: {node.id}\n"
+                f"{node.description}\n\npersona: {node.persona}\nparent: {ours.id}\n"
+                f"merged: {theirs.id}\nnode: {node.id}\n"
             )
             node.commit = await self._git(
                 functools.partial(
                     self.git.commit_files,  # type: ignore[union-attr]
-                    ours.commit, files, message, node.branch, "merge (autoresearch-tui)",
+                    ours.commit, files, message, node.branch, author,
                     other_parents=[theirs.commit],
                 )
             )  # fmt: skip
             node.status = "ready"
             await self._save(node)
-            await self._event("merge", node.id, parent=ours.id, other=theirs.id)
+            await self._event("merge", node.id, parent=ours.id, other=theirs.id,
+                              resolved_by=node.persona if resolver else "")  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a git failure must not stop the search
             if node is not None and node.status == "proposing" and node.id in self.tree:
                 self.tree.remove(node.id)
+                if self.store is not None:
+                    await self._db(self.store.delete_node, node.id)
             self.notice(f"merge of {theirs.id} into {ours.id} failed: {exc}", "warning")
             await self._event("merge-skipped", ours.id, other=theirs.id, reason=str(exc)[:300])
         finally:

@@ -161,7 +161,11 @@ class Tree:
             if confirmed and self.gain_state(node.id, spread) not in ("base", "confirmed"):
                 continue
             mean = self.metric_mean(node.id)
-            if best is None or better(mean, best_mean, self.goal):  # type: ignore[arg-type]
+            if (
+                best is None
+                or better(mean, best_mean, self.goal)  # type: ignore[arg-type]
+                or (mean == best_mean and node_index(node.id) < node_index(best.id))
+            ):  # ties: the earliest node
                 best, best_mean = node, mean  # type: ignore[assignment]
         return best
 

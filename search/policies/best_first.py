@@ -47,7 +47,9 @@ class BestFirst:
         self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3
     ) -> dict[str, float]:
         nodes = unpruned(tree)
-        measured = [n for n in nodes if n.has_metric and n.kind != "rerun"]
+        # A seed-only edit is its parent's code with other luck: expanding it would only
+        # split the parent's children (and what they tried) across clones.
+        measured = [n for n in nodes if n.has_metric and n.kind != "rerun" and not n.seed_only]
         means = {n.id: tree.ranking_mean(n.id) for n in measured}  # re-runs fold in
         values = list(means.values())
         weights: dict[str, float] = {}

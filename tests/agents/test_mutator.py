@@ -91,3 +91,16 @@ def test_exhaustion_and_nothing_to_change_fail_cleanly() -> None:
                 mutator.propose_sync(request({"train.py": "FLAG = True\n"}, tried)).description
             )
     assert tried == {"FLAG True -> False"}
+
+
+def test_never_touches_a_seed() -> None:
+    """A new seed is new luck, not a gain: SEED and train_seed are left alone."""
+    source = "SEED = 1337\ntrain_seed = 7\nLR = 0.04\n"
+    mutator = Mutator(AgentSpec("explorer"))
+    tried: set[str] = set()
+    with pytest.raises(ProposalFailed, match="was tried"):
+        for _ in range(50):
+            tried.add(mutator.propose_sync(request({"train.py": source}, tried)).description)
+    assert tried and all(d.startswith("LR ") for d in tried)
+    with pytest.raises(ProposalFailed, match="no module-level constants"):
+        mutator.propose_sync(request({"train.py": "SEED = 1\n"}))

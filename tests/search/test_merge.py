@@ -78,6 +78,19 @@ def run_merge_search(ws: Path, script: list) -> Search:
     return s
 
 
+def run_until_a_merge_was_tried(s: Search) -> None:
+    """Run until a merge was tried and settled, then stop (the script is spent by then)."""
+
+    async def until_the_merge_was_tried() -> None:
+        task = asyncio.create_task(s.run())
+        while not s._merge_tried or any(k.startswith("merge:") for k in s._proposals):
+            await asyncio.sleep(0.05)
+        s.stop()
+        await task
+
+    asyncio.run(asyncio.wait_for(until_the_merge_was_tried(), 60))
+
+
 def test_disjoint_improving_branches_are_merged_and_exported(workspace: Path, capsys) -> None:
     s = run_merge_search(
         workspace, [[("LR = 0.04", "LR = 0.08")], [('ACT = "relu"', 'ACT = "gelu"')]]
@@ -126,15 +139,7 @@ def test_a_conflicting_pair_makes_no_merge_node(workspace: Path) -> None:
     script = [[("LR = 0.04", "LR = 0.08")], [("LR = 0.04", "LR = 0.06")]]
     s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
                max_experiments=3)  # fmt: skip
-
-    async def until_the_merge_was_tried() -> None:
-        task = asyncio.create_task(s.run())
-        while not s._merge_tried or any(k.startswith("merge:") for k in s._proposals):
-            await asyncio.sleep(0.05)
-        s.stop()  # the script is spent: nothing else would happen
-        await task
-
-    asyncio.run(asyncio.wait_for(until_the_merge_was_tried(), 60))
+    run_until_a_merge_was_tried(s)
     assert not [n for n in s.tree if n.kind == "merge"]
     store_nodes = load_snapshot(load_config(workspace, check_clean=False)).tree
     assert not [n for n in store_nodes if n.kind == "merge"]
@@ -142,3 +147,26 @@ def test_a_conflicting_pair_makes_no_merge_node(workspace: Path) -> None:
 
     events = Store(workspace / ".autoresearch" / "state.db", readonly=True).events("merge-skipped")
     assert events and "conflict in train.py" in events[0]["data"]["reason"]
+
+
+def test_a_merge_that_would_only_change_a_seed_is_skipped(workspace: Path) -> None:
+    """The other branch's gain (LR) is already in the best; what is left is its seed."""
+    train = (workspace / "train.py").read_text().replace('ACT = "relu"', 'ACT = "relu"\nSEED = 1')
+    (workspace / "train.py").write_text(train)
+    git(workspace, "commit", "-qam", "a seed")
+    config = load_config(workspace, check_clean=False)
+    config = dataclasses.replace(
+        config, search=dataclasses.replace(config.search, base_runs=1, confirm_runs=0)
+    )
+    script = [
+        [("LR = 0.04", "LR = 0.08"), ('ACT = "relu"', 'ACT = "gelu"')],
+        [("LR = 0.04", "LR = 0.08"), ("SEED = 1", "SEED = 2")],
+    ]
+    s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
+               max_experiments=3)  # fmt: skip
+    run_until_a_merge_was_tried(s)
+    assert not [n for n in s.tree if n.kind == "merge"]
+    from autoresearch_tui.search.store import Store
+
+    events = Store(workspace / ".autoresearch" / "state.db", readonly=True).events("merge-skipped")
+    assert [e["data"]["reason"] for e in events] == ["nothing new but a seed"]

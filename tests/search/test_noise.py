@@ -138,7 +138,10 @@ def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -
     git(workspace, "commit", "-qam", "a noisy target")
     config = load_config(workspace, check_clean=False)
     config = dataclasses.replace(
-        config, search=dataclasses.replace(config.search, base_runs=3, confirm_runs=1, merge=False)
+        config,
+        search=dataclasses.replace(
+            config.search, base_runs=3, confirm_runs=1, confirm_after=0, merge=False
+        ),
     )
     script = [[("NOTE = 1", "NOTE = 2")], [("SEED = 1", "SEED = 9")], [("LR = 0.04", "LR = 0.08")]]
     s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0")], max_experiments=5,
@@ -168,6 +171,88 @@ def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -
     assert data["noise_spread"] > 0 and data["confirmed_best"]["id"] == real.id
 
 
+class Stepper:
+    """A real Proposer: LR doubles at the steps listed; every other proposal sets NOTE
+    to a new value (no effect on the metric)."""
+
+    can_debug = False
+
+    def __init__(self, lr_steps: set[int]):
+        from autoresearch_tui.agents.proposer import AgentSpec
+
+        self.spec = AgentSpec(persona="stepper", backend="scripted")
+        self.lr_steps, self.calls = lr_steps, 0
+
+    async def propose(self, request):
+        import re
+
+        from autoresearch_tui.agents.proposer import Proposal
+
+        self.calls += 1
+        source = request.parent_files["train.py"]
+        if self.calls in self.lr_steps:
+            lr = float(re.search(r"LR = ([0-9.]+)", source)[1])  # type: ignore[index]
+            new, text = source.replace(f"LR = {lr}", f"LR = {lr * 2}"), f"LR x2 ({self.calls})"
+        else:
+            new = re.sub(r"NOTE = \d+", f"NOTE = {self.calls + 1}", source)
+            text = f"NOTE {self.calls + 1}"
+        return Proposal(text, {"train.py": new})
+
+
+def lazy_search(workspace: Path, lr_steps: set[int], max_experiments: int) -> Search:
+    async def executor(n: Node, files: dict[str, str]) -> tuple[str, float | None, str]:
+        ns: dict[str, object] = {}
+        exec(files["train.py"].split("print(")[0], ns)
+        return "done", 1.0 / float(ns["LR"]) / 25.0, ""  # type: ignore[arg-type]
+
+    (workspace / "train.py").write_text(NOISY_TRAIN)
+    git(workspace, "commit", "-qam", "a noiseless target")
+    config = load_config(workspace, check_clean=False)
+    search = dataclasses.replace(config.search, base_runs=1, confirm_runs=1, merge=False)
+    s = Search(dataclasses.replace(config, search=search), [Stepper(lr_steps)],
+               slots=[Slot("cpu0")], max_experiments=max_experiments, executor=executor)  # fmt: skip
+    asyncio.run(s.run())
+    return s
+
+
+def events(s: Search, kind: str) -> list[dict]:
+    from autoresearch_tui.search.store import Store
+
+    return Store(s.config.root / ".autoresearch" / "state.db", readonly=True).events(kind)
+
+
+def test_a_best_that_survives_two_experiments_is_re_run(workspace: Path) -> None:
+    """confirm_after = 2 (the default): the best is re-run once two more experiments
+    finished without beating it."""
+    s = lazy_search(workspace, lr_steps={1, 2}, max_experiments=9)
+    tree, best = s.tree, s.tree.best()
+    assert best is not None and best.description.startswith("LR")
+    (confirm,) = [n for n in tree if n.kind == "rerun"]
+    assert confirm.parent == best.id and tree.gain_state(best.id) == "confirmed"
+    (event,) = events(s, "confirm")
+    assert event["node"] == best.id
+    assert event["data"]["reason"] == "the best for 2 finished experiments"
+    finished = [e["node"] for e in events(s, "finished")]
+    # the re-run was queued after the best and two more experiments had finished
+    assert len(finished[finished.index(best.id) + 1 : finished.index(confirm.id)]) >= 2
+    assert s.started == 9
+
+
+def test_an_overtaken_best_is_not_re_run_and_the_last_experiment_confirms(
+    workspace: Path,
+) -> None:
+    """Each LR step is overtaken by the next before it survives two experiments, so none
+    is re-run, except the final best, by the bounded search's last experiment."""
+    s = lazy_search(workspace, lr_steps={1, 2, 3, 4}, max_experiments=5)
+    tree = s.tree
+    (confirm,) = [n for n in tree if n.kind == "rerun"]
+    target = tree[confirm.parent]  # type: ignore[index]
+    assert tree.metric_mean(target.id) == tree.metric_mean(tree.best().id)  # type: ignore[union-attr]
+    assert tree.gain_state(target.id) == "confirmed" and s.started == 5
+    (event,) = events(s, "confirm")
+    assert event["node"] == target.id and event["data"]["reason"] == "the best, at the budget's end"
+
+
 def test_best_first_measures_distance_from_the_best_in_noise_units() -> None:
     from autoresearch_tui.search.policies import make_policy
 
@@ -180,5 +265,7 @@ def test_best_first_measures_distance_from_the_best_in_noise_units() -> None:
         children = len(tree.experiments(k))
         z = (best - means[k]) / sd  # type: ignore[operator]
         assert math.isclose(w, 1 / (1 + math.exp(-2 * z)) / (1 + children)), k
-    # a seed-only edit is ranked at its parent's mean, not at its lucky run
-    assert math.isclose(means["n0008"], tree.metric_mean("n0000"))  # type: ignore[arg-type]
+    # a seed-only edit is ranked at its parent's mean, not at its lucky run, and is never
+    # expanded itself (its code is its parent's)
+    assert math.isclose(tree.ranking_mean("n0008"), tree.metric_mean("n0000"))  # type: ignore[arg-type]
+    assert "n0008" not in weights and "n0000" in weights
