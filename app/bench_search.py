@@ -318,6 +318,16 @@ def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
     return q[0], statistics.median(values), q[2]
 
 
+def at_time(trace: Trace, when: float) -> float:
+    """The trace's best true value among the experiments finished by simulated time `when`."""
+    value = trace.base_true
+    for t, v in zip(trace.sim_time, trace.best_true, strict=True):
+        if t > when + 1e-9:
+            break
+        value = v
+    return value
+
+
 def reach(curve: Sequence[float], target: float) -> float:
     """Experiments until the curve is at or below target (inf: never)."""
     for i, v in enumerate(curve):
@@ -338,7 +348,10 @@ class Row:
     crash_waste: float  # median, in run lengths
     reruns: float
     merges: float
-    ratchet_reach: float = math.nan
+    # at equal wall-clock: the ratchet's best when this policy had run its last experiment
+    # (simulated time; the ratchet runs one experiment at a time, the others fill slots)
+    ratchet_same_time: float = math.nan
+    lower_same_time: int = 0  # seeds where this policy ends lower than that
 
 
 def score(traces: list[Trace], experiments: int) -> list[Row]:
@@ -349,13 +362,19 @@ def score(traces: list[Trace], experiments: int) -> list[Row]:
     landscapes = sorted({t.landscape for t in traces}, key=list(LANDSCAPES).index)
     variants = sorted({t.variant for t in traces}, key=list(VARIANTS).index)
     for ls in landscapes:
-        ratchet = {t.seed: t.best_true[-1] for t in by_key.get((ls, "ratchet"), [])}
+        ratchet_traces = {t.seed: t for t in by_key.get((ls, "ratchet"), [])}
+        ratchet = {seed: t.best_true[-1] for seed, t in ratchet_traces.items()}
         for v in variants:
             group = sorted(by_key.get((ls, v), []), key=lambda t: t.seed)
             if not group:
                 continue
             reaches = [reach(t.best_true, ratchet[t.seed]) for t in group if t.seed in ratchet]
             finals = [t.best_true[-1] for t in group]
+            same_time = {
+                t.seed: at_time(ratchet_traces[t.seed], t.sim_time[-1])
+                for t in group
+                if t.seed in ratchet_traces and t.sim_time
+            }
             rows.append(
                 Row(
                     landscape=ls,
@@ -368,6 +387,14 @@ def score(traces: list[Trace], experiments: int) -> list[Row]:
                     crash_waste=statistics.median(t.crash_waste for t in group),
                     reruns=statistics.median(t.reruns for t in group),
                     merges=statistics.median(t.merges for t in group),
+                    ratchet_same_time=statistics.median(same_time.values())
+                    if same_time
+                    else math.nan,
+                    lower_same_time=sum(
+                        1
+                        for t in group
+                        if t.seed in same_time and t.best_true[-1] < same_time[t.seed]
+                    ),
                 )
             )
     return rows
@@ -376,8 +403,9 @@ def score(traces: list[Trace], experiments: int) -> list[Row]:
 def table(rows: list[Row], experiments: int) -> str:
     head = (
         "| landscape | policy | best true metric, median [IQR] | gain vs base | "
-        "experiments to ratchet's final best | reached | crash waste (runs) | re-runs | merges |\n"
-        "|---|---|---|---|---|---|---|---|---|"
+        "experiments to ratchet's final best | reached | crash waste (runs) | re-runs | merges | "
+        "ratchet at equal wall-clock | lower at equal wall-clock |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -390,7 +418,12 @@ def table(rows: list[Row], experiments: int) -> str:
         lines.append(
             f"| {r.landscape} | {r.variant} | {med:.4f} [{q1:.4f}–{q3:.4f}] | {r.gain:.4f} | "
             f"{reach_text} | {r.reached}/{r.seeds} | {r.crash_waste:.1f} | {r.reruns:.0f} | "
-            f"{r.merges:.0f} |"
+            f"{r.merges:.0f} | "
+            + (
+                "— | — |"
+                if r.variant == "ratchet" or math.isnan(r.ratchet_same_time)
+                else f"{r.ratchet_same_time:.4f} | {r.lower_same_time}/{r.seeds} |"
+            )
         )
     return "\n".join(lines)
 
@@ -411,7 +444,10 @@ def summary(rows: list[Row], experiments: int) -> str:
                 else f"not reached (in {r.reached}/{r.seeds} seeds)"
             )
             end = "lower" if r.final[1] < ratchet.get(r.landscape, math.inf) else "not lower"
-            parts.append(f"{r.landscape} {share}, ends {end}")
+            parts.append(
+                f"{r.landscape} {share}, ends {end}; at equal wall-clock lower in "
+                f"{r.lower_same_time}/{r.seeds} seeds"
+            )
         out.append(f"{v} vs ratchet: " + "; ".join(parts))
     return "\n".join(out)
 

@@ -49,7 +49,7 @@ class SearchConfig:
     seed: int = 0
     base_runs: int = 3  # runs of the base at the start, to measure run-to-run spread
     confirm_runs: int = 1  # re-runs of the best before its gain counts; 0 = none
-    confirm_after: int = 2  # experiments a best survives before its re-run; 0 = at once
+    confirm_after: int = 4  # experiments a best survives before its re-run; 0 = at once
     merge: bool = True  # merge improving branches that changed different things
     uct_c: float = 0.5  # the `uct` policy's exploration constant
     bandit: bool = False  # pick personas by confirmed gains per unit cost
@@ -187,7 +187,7 @@ def _search(raw: dict[str, Any]) -> SearchConfig:
         seed=_int(raw.get("seed", 0), "[search] seed"),
         base_runs=_int(raw.get("base_runs", 3), "[search] base_runs", minimum=1),
         confirm_runs=_int(raw.get("confirm_runs", 1), "[search] confirm_runs"),
-        confirm_after=_int(raw.get("confirm_after", 2), "[search] confirm_after"),
+        confirm_after=_int(raw.get("confirm_after", 4), "[search] confirm_after"),
         merge=_bool(raw.get("merge", True), "[search] merge"),
         uct_c=_number(raw.get("uct_c", 0.5), "[search] uct_c"),
         bandit=_bool(raw.get("bandit", False), "[search] bandit"),

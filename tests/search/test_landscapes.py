@@ -122,3 +122,17 @@ def test_the_bench_runs_the_real_scheduler_on_a_landscape() -> None:
     ratchet = run_landscape("additive", "ratchet", 0, 12, 2, "explorer@mutator")
     assert ratchet.reruns == 0 and ratchet.merges == 0
     assert reach([1.0, 0.9, 0.8], 0.9) == 2 and reach([1.0], 0.5) == math.inf
+
+
+def test_scores_compare_at_equal_experiments_and_at_equal_wall_clock() -> None:
+    from autoresearch_tui.app.bench_search import Trace, at_time, score
+
+    # the ratchet: one experiment per time unit; best-first: two per time unit
+    ratchet = Trace("additive", "ratchet", 0, 1.0, best_true=[0.9, 0.8, 0.7, 0.6],
+                    sim_time=[1.0, 2.0, 3.0, 4.0])  # fmt: skip
+    tree = Trace("additive", "best-first", 0, 1.0, best_true=[1.0, 0.85, 0.75, 0.65],
+                 sim_time=[1.0, 1.0, 2.0, 2.0])  # fmt: skip
+    assert at_time(ratchet, 0.5) == 1.0 and at_time(ratchet, 2.0) == 0.8
+    ratchet_row, tree_row = score([ratchet, tree], 4)
+    assert ratchet_row.final[1] == 0.6 and math.isinf(tree_row.reach_median)  # never 0.6
+    assert tree_row.ratchet_same_time == 0.8 and tree_row.lower_same_time == 1  # 0.65 < 0.8

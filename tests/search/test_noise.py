@@ -208,7 +208,9 @@ def lazy_search(workspace: Path, lr_steps: set[int], max_experiments: int) -> Se
     (workspace / "train.py").write_text(NOISY_TRAIN)
     git(workspace, "commit", "-qam", "a noiseless target")
     config = load_config(workspace, check_clean=False)
-    search = dataclasses.replace(config.search, base_runs=1, confirm_runs=1, merge=False)
+    search = dataclasses.replace(
+        config.search, base_runs=1, confirm_runs=1, confirm_after=2, merge=False
+    )
     s = Search(dataclasses.replace(config, search=search), [Stepper(lr_steps)],
                slots=[Slot("cpu0")], max_experiments=max_experiments, executor=executor)  # fmt: skip
     asyncio.run(s.run())
@@ -222,8 +224,8 @@ def events(s: Search, kind: str) -> list[dict]:
 
 
 def test_a_best_that_survives_two_experiments_is_re_run(workspace: Path) -> None:
-    """confirm_after = 2 (the default): the best is re-run once two more experiments
-    finished without beating it."""
+    """confirm_after = 2: the best is re-run once two more experiments finished without
+    beating it."""
     s = lazy_search(workspace, lr_steps={1, 2}, max_experiments=9)
     tree, best = s.tree, s.tree.best()
     assert best is not None and best.description.startswith("LR")
