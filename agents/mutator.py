@@ -1,8 +1,9 @@
 """The offline `mutator` persona: no LLM, it perturbs module-level constants.
 
 It parses each editable Python file with `ast`, finds module-level assignments of
-literals (`MATRIX_LR = 0.04`, `DEPTH = 8`, `USE_VE = True`, `ACT = "relu"`), and changes
-one or two of them: floats are scaled, powers of two doubled or halved, other ints
+literals (`MATRIX_LR = 0.04`, `DEPTH = 8`, `USE_VE = True`, `ACT = "relu"`; only the
+UPPER_CASE ones where a file has any), and changes one or two of them: floats are scaled
+(a value in (0, 1) stays in it), powers of two doubled or halved, other ints
 stepped, booleans flipped, and strings swapped for another value the file itself
 compares that name against (its "seen set"). Seeds (names containing "seed") are left
 alone: a new seed is only new noise, never a gain. Edits are made on the source text at the
@@ -139,7 +140,10 @@ def mutate_value(c: Constant, rng: random.Random) -> int | float | bool | str | 
         return new if (v < 0 or new >= (1 if v >= 1 else 0)) else v + step
     if v == 0.0:
         return rng.choice((0.01, 0.1))
-    new = _round(v * rng.choice(FLOAT_FACTORS))
+    factor = rng.choice(FLOAT_FACTORS)
+    new = _round(v * factor)
+    if 0 < v < 1 <= new:  # a fraction stays one (Adam's beta 0.95 -> 0.96, not 1.19)
+        new = _round(1 - (1 - v) / factor)
     return None if new == v else new
 
 
@@ -180,6 +184,10 @@ class Mutator:
             for c in find_constants(path, request.parent_files[path])
             if "seed" not in c.name.lower()  # a new seed is never a gain, only new luck
         ]
+        # Hyperparameters are UPPER_CASE constants (PEP 8; autoresearch's train.py): where
+        # a file has them, its lower-case module state (`step = 0`) is left alone.
+        upper = [c for c in constants if c.name.isupper()]
+        constants = upper or constants
         if not constants:
             raise ProposalFailed(
                 "mutator: no module-level constants to perturb in the editable files"

@@ -104,3 +104,20 @@ def test_never_touches_a_seed() -> None:
     assert tried and all(d.startswith("LR ") for d in tried)
     with pytest.raises(ProposalFailed, match="no module-level constants"):
         mutator.propose_sync(request({"train.py": "SEED = 1\n"}))
+
+
+def test_only_upper_case_hyperparameters_and_fractions_stay_fractions() -> None:
+    """Lower-case module state is left alone where UPPER_CASE constants exist; a value in
+    (0, 1) such as Adam's beta never reaches 1."""
+    source = "ADAM_BETA2 = 0.95\nstep = 0\nsmooth_loss = 0.0\n"
+    mutator = Mutator(AgentSpec("explorer"))
+    tried: set[str] = set()
+    with pytest.raises(ProposalFailed, match="was tried"):
+        for _ in range(50):
+            proposal = mutator.propose_sync(request({"train.py": source}, tried))
+            tried.add(proposal.description)
+            value = float(proposal.files["train.py"].splitlines()[0].split("=")[1])
+            assert 0 < value < 1, proposal.description
+    assert tried and all(d.startswith("ADAM_BETA2 0.95 -> ") for d in tried)
+    only_lower = Mutator(AgentSpec("explorer")).propose_sync(request({"train.py": "lr = 0.5\n"}))
+    assert only_lower.description.startswith("lr 0.5 -> ")
