@@ -79,7 +79,8 @@ def _seed_blind(source: str) -> str | None:
 
 
 def seed_only_change(old: dict[str, str], new: dict[str, str]) -> bool:
-    """True when `new` differs from `old` only in seeds (and comments or layout).
+    """True when `new` differs from `old` only in seeds (and comments or layout). `new`
+    may hold only the files that changed (a proposal's or a merge's files).
 
     Python files are compared as syntax trees with every seed value blanked (assignments
     to a name like `SEED`, arguments of calls like `torch.manual_seed`, `seed=` keywords);

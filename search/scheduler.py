@@ -485,7 +485,7 @@ class Search:
                 worktree = await self._git(self.git.add_worktree, node.id, parent.commit)  # type: ignore[union-attr]
             proposal = await proposer.propose(self._request(node, files, worktree))
             self._check_proposal(proposal, files)
-            node.seed_only = seed_only_change(files, {**files, **proposal.files})
+            node.seed_only = seed_only_change(files, proposal.files)
             self._latency.append(time.monotonic() - start)
             await self._accept(node, parent, proposal)
             self._failures[label] = self._failed_in_a_row = 0
@@ -535,9 +535,7 @@ class Search:
             node.branch,
             f"{node.persona} (autoresearch-tui)",
         )
-        await self._record_calls(node, proposal.calls)
-        if proposal.reply:
-            await self._write_reply(node, proposal.reply)
+        await self._keep_record(node, proposal)
         node.status = "ready"
         await self._save(node)
         await self._event("proposed", node.id, parent=parent.id, persona=node.persona)
@@ -574,6 +572,12 @@ class Search:
             await self._write_reply(node, reply)
         await self._save(node)
         await self._event("proposal-failed", node.id, reason=node.reason, persona=node.persona)
+
+    async def _keep_record(self, node: Node, proposal: Proposal) -> None:
+        """Store an accepted proposal's model calls and keep its reply in logs/."""
+        await self._record_calls(node, proposal.calls)
+        if proposal.reply:
+            await self._write_reply(node, proposal.reply)
 
     async def _record_calls(self, node: Node, calls: list) -> None:
         if calls:
@@ -847,9 +851,7 @@ class Search:
                 reason = f"conflict in {', '.join(conflicts)}"
                 await self._event("merge-skipped", ours.id, other=theirs.id, reason=reason)
                 return
-            if not conflicts and (
-                not files or seed_only_change(ours_files, {**ours_files, **files})
-            ):
+            if not conflicts and (not files or seed_only_change(ours_files, files)):
                 reason = "nothing new but a seed" if files else "nothing new"
                 await self._event("merge-skipped", ours.id, other=theirs.id, reason=reason)
                 return
@@ -879,7 +881,7 @@ class Search:
                     request = self._request(node, ours_files, None, merge_change=change)
                     proposal = await resolver.propose(request)
                     self._check_proposal(proposal, ours_files)
-                    if seed_only_change(ours_files, {**ours_files, **proposal.files}):
+                    if seed_only_change(ours_files, proposal.files):
                         raise ProposalFailed("the resolved merge changes only a seed")
                 except ProposalFailed as exc:
                     reason = f"conflict in {', '.join(conflicts)}; {exc.reason}"
@@ -892,9 +894,7 @@ class Search:
                     f"{theirs.description}"
                 )[:200]
                 node.rationale = proposal.rationale
-                await self._record_calls(node, proposal.calls)
-                if proposal.reply:
-                    await self._write_reply(node, proposal.reply)
+                await self._keep_record(node, proposal)
                 author = f"{node.persona} (autoresearch-tui)"
             message = (
                 f"{node.description}\n\npersona: {node.persona}\nparent: {ours.id}\n"
