@@ -604,11 +604,6 @@ class Search:
 
     async def _run_node(self, node: Node, slot: Slot) -> None:
         target = self.config.target
-        node.status, node.slot = "running", slot.name
-        node.started_at, node.finished_at = time.time(), None
-        node.metric, node.reason = None, ""
-        await self._save(node)
-        await self._db(self.store.clear_points, node.id)  # type: ignore[union-attr]
         worktree: Path | None = None
         parser = OutputParser(target.metric, target.metric_regex)
         last_emit = 0.0
@@ -640,6 +635,12 @@ class Search:
 
         requeue = False
         try:
+            # Inside the try: a stop that lands while "running" is saved re-queues the node.
+            node.status, node.slot = "running", slot.name
+            node.started_at, node.finished_at = time.time(), None
+            node.metric, node.reason = None, ""
+            await self._save(node)
+            await self._db(store.clear_points, node.id)
             if self.executor is not None:
                 files = await self._git(self.git.read_files, node.commit, list(target.editable))  # type: ignore[union-attr]
                 # No duration is recorded: an in-process run's wall time means nothing.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import math
 import time
@@ -14,7 +15,7 @@ from synthetic import TOML, ScriptedProposer, git, set_knob
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
 from autoresearch_tui.search.config import load_config
-from autoresearch_tui.search.events import Notice
+from autoresearch_tui.search.events import NodeChanged, Notice
 from autoresearch_tui.search.executor import group_alive
 from autoresearch_tui.search.policies import make_policy
 from autoresearch_tui.search.scheduler import Search
@@ -208,6 +209,33 @@ def test_prune_stops_running_experiments_and_excludes_the_subtree(workspace: Pat
     assert all(n.parent != hung.id for n in s.tree)
     store = Store(workspace / ".autoresearch" / "state.db")
     assert [e["node"] for e in store.events("prune")] == [hung.id]
+
+
+def test_a_stop_as_a_run_is_marked_running_requeues_it(workspace: Path) -> None:
+    """The stop lands while "running" is being saved, before the command starts: the node
+    goes back to ready in the store too (not left "running" until the next start)."""
+    s: Search
+
+    def stop_at_first_experiment(event) -> None:
+        node = event.node if isinstance(event, NodeChanged) else None
+        if node is not None and node.id == "n0001" and node.status == "running":
+            s.stop()
+
+    config = load_config(workspace, check_clean=False)
+    once = dataclasses.replace(config.search, base_runs=1, confirm_runs=0)  # base, then n0001
+    s = Search(
+        dataclasses.replace(config, search=once),
+        [ScriptedProposer([[("LR = 0.04", "LR = 0.05")]])],
+        max_experiments=1,
+        slots=CPU2[:1],
+        listeners=[stop_at_first_experiment],
+    )
+    run(s)
+    stored = {n.id: n for n in Store(workspace / ".autoresearch" / "state.db").load_nodes()}
+    assert stored["n0001"].status == "ready" and stored["n0001"].started_at is None
+    assert stored["n0001"].reason == "stopped before it finished"
+    assert not (workspace / ".autoresearch" / "logs" / "n0001.log").exists()
+    assert not any((workspace / ".autoresearch" / "worktrees").iterdir())
 
 
 def test_resume_continues_the_same_tree(workspace: Path) -> None:
