@@ -24,6 +24,7 @@ from pathlib import Path
 
 from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
 from autoresearch_tui.search.model import Node
+from autoresearch_tui.search.runlock import WorkspaceBusy
 
 SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             "export": cmd_export, "bench": cmd_bench, "report": cmd_report,
         }[args.command]  # fmt: skip
         return handler(args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, WorkspaceBusy) as exc:
         print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
         return 2
     except LookupError as exc:  # NoRunError and friends

@@ -66,18 +66,19 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
-def group_has_marker(pgid: int, marker: str) -> bool:
-    """True when some live process of group `pgid` has `marker` (`AR_NODE=...`) in its env."""
-    needle = marker.encode() + b"\0"
+def marked_groups(marker: str) -> set[int]:
+    """Process groups of the live processes whose environment holds `marker` (`NAME=value`):
+    how a new runner finds what a killed one left running."""
+    needle = b"\0" + marker.encode() + b"\0"
+    groups = set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            if needle in (proc / "environ").read_bytes() + b"\0":
-                return True
+            if needle in b"\0" + (proc / "environ").read_bytes() + b"\0":
+                groups.add(int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]))
         except (OSError, ValueError, IndexError):
             continue
-    return False
+    groups.discard(os.getpgrp())
+    return groups
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:

@@ -35,8 +35,8 @@ from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.events import Event, NodeChanged, Notice, Progress
 from autoresearch_tui.search.executor import (
     experiment_env,
-    group_has_marker,
     kill_group,
+    marked_groups,
     run_command,
 )
 from autoresearch_tui.search.gitops import GitWorkspace
@@ -46,6 +46,7 @@ from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.noise import seed_only_change
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.policies import Policy, make_policy, policy_options
+from autoresearch_tui.search.runlock import release, take_runner_lock
 from autoresearch_tui.search.slots import Slot, detect_slots
 from autoresearch_tui.search.store import Store
 from autoresearch_tui.search.tree import Tree
@@ -141,6 +142,7 @@ class Search:
         self._teardown_thread = ThreadPoolExecutor(1, thread_name_prefix="ar-git-teardown")
         self.store: Store | None = None
         self.git: GitWorkspace | None = None
+        self._lock: int | None = None  # the workspace's runner lock while this search holds it
         self.started_at = time.time()
 
     # -- plumbing ----------------------------------------------------------------------
@@ -191,8 +193,21 @@ class Search:
 
     # -- open / resume -----------------------------------------------------------------
     def _open_sync(self) -> list[Node]:
-        """Open or create the run; return the nodes. Runs on the store thread."""
+        """Take the workspace, open or create the run; return the nodes. On the store thread."""
+        self._lock = take_runner_lock(self.config.state_dir)  # before anything is touched
+        try:
+            return self._load_sync()
+        except BaseException:
+            release(self._lock)
+            self._lock = None
+            raise
+
+    def _load_sync(self) -> list[Node]:
         cfg = self.config
+        # What a killed runner left running, found by the marker every experiment carries
+        # (its pid may never have reached state.db); no other runner has this workspace.
+        for group in marked_groups(f"AR_STATE_DIR={cfg.state_dir.resolve()}"):
+            kill_group(group)
         self.store = Store(cfg.state_dir / "state.db")
         self.git = GitWorkspace(cfg.root, cfg.state_dir)
         self.run_name = self.store.get_meta("run")
@@ -219,8 +234,6 @@ class Search:
         kept = []
         for node in nodes:
             if node.status == "running":
-                if node.pid and group_has_marker(node.pid, f"AR_NODE={node.id}"):
-                    kill_group(node.pid)
                 node.status, node.slot, node.pid, node.started_at = "ready", "", 0, None
                 self.store.clear_points(node.id)
                 self.store.save_node(node)
@@ -661,6 +674,7 @@ class Search:
                     "AR_SEED": str(node.seed),
                     "AR_NODE": node.id,
                     "AR_RUN": self.run_name,
+                    "AR_STATE_DIR": str(self.config.state_dir.resolve()),  # finds strays
                 }
             )
             result = await run_command(
@@ -1013,6 +1027,9 @@ class Search:
         if self.store is not None:
             await self._event("stop")
             await self._db(self.store.close)
+        if self._lock is not None:
+            release(self._lock)
+            self._lock = None
         self._db_thread.shutdown(wait=True)
         self._git_thread.shutdown(wait=True)
         self._teardown_thread.shutdown(wait=True)

@@ -144,6 +144,11 @@ def test_ctrl_c_stops_cleanly_and_requeues(workspace: Path) -> None:
             break
     run = sqlite3.connect(db).execute("select value from meta where key='run'").fetchone()[0]
     assert experiment_pids(run)
+    second = cli("run", str(workspace), "--headless", check=False)  # one runner per workspace
+    assert second.returncode == 2 and second.stdout == ""
+    assert second.stderr.startswith("autoresearch-tui: error: another autoresearch-tui (pid ")
+    assert second.stderr.count("\n") == 1
+    assert len(experiment_pids(run)) >= 2  # the first one's experiments were not touched
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert experiment_pids(run) == []

@@ -238,6 +238,67 @@ def test_a_stop_as_a_run_is_marked_running_requeues_it(workspace: Path) -> None:
     assert not any((workspace / ".autoresearch" / "worktrees").iterdir())
 
 
+def test_one_runner_per_workspace(workspace: Path) -> None:
+    """A second search on a workspace that another holds fails with a one-line error and
+    touches nothing; once the first one ends, the workspace is free again."""
+    import os
+
+    import pytest
+
+    from autoresearch_tui.search.runlock import WorkspaceBusy
+
+    async def scenario() -> None:
+        first = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0)
+        await first.open()
+        second = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0)
+        with pytest.raises(WorkspaceBusy, match=f"pid {os.getpid()}") as busy:
+            await second.open()
+        assert "\n" not in str(busy.value) and f"status {workspace}" in str(busy.value)
+        assert second.store is None
+        await first.run()
+        third = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0)
+        await third.run()
+        assert third.run_name == first.run_name
+
+    asyncio.run(scenario())
+
+
+def test_open_kills_strays_whose_pid_never_reached_the_store(workspace: Path) -> None:
+    """A runner killed right after starting an experiment, before its pid was saved, leaves
+    a process the store knows nothing of; the next start finds it by its environment."""
+    import subprocess
+
+    from autoresearch_tui.search.executor import experiment_env
+
+    def running(pid: int) -> bool:  # a zombie waiting for its reaper is dead
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    state = workspace / ".autoresearch"
+    state.mkdir(exist_ok=True)
+    marker = {"AR_STATE_DIR": str(state.resolve())}
+    stray = subprocess.Popen(["bash", "-c", "sleep 60 & wait"], env=experiment_env(marker),
+                             start_new_session=True)  # fmt: skip
+    elsewhere = subprocess.Popen(["sleep", "60"], start_new_session=True,
+                                 env=experiment_env({"AR_STATE_DIR": f"{state}-other"}))  # fmt: skip
+    try:
+        time.sleep(0.2)  # let bash start its sleep
+        grandchild = int(subprocess.check_output(["pgrep", "-g", str(stray.pid), "sleep"]))
+        run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0))
+        assert stray.wait(timeout=5) == -9
+        deadline = time.time() + 5
+        while running(grandchild) and time.time() < deadline:
+            time.sleep(0.05)  # SIGKILL is delivered asynchronously
+        assert not running(grandchild)
+        assert elsewhere.poll() is None  # another workspace's experiment is not ours to kill
+    finally:
+        for proc in (stray, elsewhere):
+            proc.kill()
+            proc.wait()
+
+
 def test_resume_continues_the_same_tree(workspace: Path) -> None:
     first = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, seed=1))
     before = {n.id: (n.status, n.metric, n.commit) for n in first.tree if n.finished_at}

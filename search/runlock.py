@@ -1,0 +1,42 @@
+"""One runner per workspace: an exclusive `flock` on `.autoresearch/runner.lock`.
+
+A second `autoresearch-tui run` on the same workspace would re-queue the first one's
+experiments and kill them as strays; it gets a one-line error instead. The kernel drops
+the lock when its holder exits, however it exits (kill -9 included), so a resume after
+a crash never finds a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+class WorkspaceBusy(RuntimeError):
+    """Another runner holds the workspace."""
+
+
+def take_runner_lock(state_dir: Path) -> int:
+    """Lock `state_dir` for this process; return the descriptor to `release` later."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "runner.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        root = state_dir.parent
+        raise WorkspaceBusy(
+            f"another autoresearch-tui (pid {holder}) is running the search in {root}; "
+            f"stop it first (Ctrl+C in its window, or kill {holder}), or watch it with "
+            f"`autoresearch-tui status {root}`"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def release(fd: int) -> None:
+    os.close(fd)  # closing the descriptor drops the lock
