@@ -193,7 +193,9 @@ def test_resume_after_kill_9_loses_nothing_and_leaves_no_strays(workspace: Path)
         search = Search(config, [Mutator(AgentSpec("explorer"))], slots=[Slot("cpu0", threads=1)],
                         max_experiments=1)  # fmt: skip
         await search.open()
-        time.sleep(0.2)  # SIGKILL is delivered asynchronously
+        deadline = time.monotonic() + 1.0  # SIGKILL is delivered asynchronously
+        while any(alive(p) for p in strays) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert [p for p in strays if alive(p)] == []  # killed on open, long before they end
         await search.run()
         return search
