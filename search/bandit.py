@@ -1,9 +1,12 @@
 """The persona bandit: which persona proposes the next child, by its record.
 
 Each persona's record is the sum of its *confirmed* gains (Tree.gain of its nodes whose
-gain_state is "confirmed", in metric units) and its cost: the experiments its proposals
-used (finished runs of its own nodes; proposals in flight count too, so parallel picks
-spread). Agent dollars are not part of the cost here; `[search] max_cost_usd` caps them.
+gain_state is "confirmed", in metric units) and what it cost, in dollars: its agent
+calls (`calls.cost_usd`, failed proposals included) plus the slot time its experiments
+took at `[search] slot_hour_usd`. An experiment with no run time yet (in flight, so that
+parallel picks spread) counts as the tree's mean run time. Costs are then expressed in
+experiments' worth: dollars / (all dollars / all experiments), so with equal costs one
+experiment is one unit, and with nothing priced the cost is the experiment count.
 
     rate(p)  = (gains(p) + k * pooled_rate) / (cost(p) + k)         shrunk to the pool, k = 2
     score(p) = rate(p) / max rate + c * sqrt(ln(1 + total cost) / (1 + cost(p)))
@@ -16,7 +19,7 @@ the weighted round robin it replaces (`[search] bandit = true`, `bandit_c` = c).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from autoresearch_tui.agents.proposer import Proposer
@@ -31,36 +34,60 @@ IN_FLIGHT = frozenset({"proposing", "ready", "running"})
 class Record:
     gains: float = 0.0
     confirmed: int = 0
-    cost: float = 0.0
+    experiments: int = 0  # its nodes' runs, finished or in flight
+    run_hours: float = 0.0  # slot time of those with a run time
+    timed: int = 0  # how many have one
+    usd: float = 0.0  # dollars: agent calls, plus slot time once priced
+    cost: float = 0.0  # in experiments' worth (see the module docstring)
 
 
 def persona_key(persona: str, backend: str) -> str:
     return f"{persona}@{backend}"
 
 
-def records(tree: Tree) -> dict[str, Record]:
-    """persona@backend -> its record of confirmed gains and experiments."""
+def records(
+    tree: Tree, agent_usd: Mapping[str, float] | None = None, slot_hour_usd: float = 0.0
+) -> dict[str, Record]:
+    """persona@backend -> its record of confirmed gains and costs; `agent_usd` is the
+    dollars of each one's agent calls."""
     spread = tree.noise_spread()
-    out: dict[str, Record] = {}
+    out: dict[str, Record] = {key: Record() for key in agent_usd or {}}
+    all_hours = [n.run_seconds / 3600 for n in tree if n.run_seconds is not None]
+    mean_hours = sum(all_hours) / len(all_hours) if all_hours else 0.0
     for node in tree:
         if node.kind in ("root", "rerun", "merge"):
             continue
         rec = out.setdefault(persona_key(node.persona, node.backend), Record())
         if node.status in FINISHED or node.status in IN_FLIGHT:
-            rec.cost += 1.0
+            rec.experiments += 1
+            if node.run_seconds is not None:
+                rec.run_hours += node.run_seconds / 3600
+                rec.timed += 1
         if node.has_metric and tree.gain_state(node.id, spread) == "confirmed":
             rec.confirmed += 1
             rec.gains += tree.gain(node.id) or 0.0
+    for key, rec in out.items():
+        hours = rec.run_hours + (rec.experiments - rec.timed) * mean_hours
+        rec.usd = (agent_usd or {}).get(key, 0.0) + slot_hour_usd * hours
+    usd, experiments = sum(r.usd for r in out.values()), sum(r.experiments for r in out.values())
+    for rec in out.values():
+        rec.cost = rec.usd * experiments / usd if usd > 0 else float(rec.experiments)
     return out
 
 
 class PersonaBandit:
-    def __init__(self, c: float = 0.5):
+    def __init__(self, c: float = 0.5, slot_hour_usd: float = 0.0):
         self.c = c
+        self.slot_hour_usd = slot_hour_usd
 
-    def scores(self, tree: Tree, proposers: Sequence[Proposer]) -> dict[str, float]:
+    def scores(
+        self,
+        tree: Tree,
+        proposers: Sequence[Proposer],
+        agent_usd: Mapping[str, float] | None = None,
+    ) -> dict[str, float]:
         """Proposer label -> score (see the module docstring)."""
-        recs = records(tree)
+        recs = records(tree, agent_usd, self.slot_hour_usd)
         mine = {p.spec.label: recs.get(_key(p), Record()) for p in proposers}
         total_cost = sum(r.cost for r in mine.values())
         pooled = sum(r.gains for r in mine.values()) / max(total_cost, 1.0)
@@ -78,9 +105,13 @@ class PersonaBandit:
         return scores
 
     def choose(
-        self, tree: Tree, proposers: Sequence[Proposer], uses: dict[str, int] | None = None
+        self,
+        tree: Tree,
+        proposers: Sequence[Proposer],
+        uses: dict[str, int] | None = None,
+        agent_usd: Mapping[str, float] | None = None,
     ) -> Proposer:
-        scores = self.scores(tree, proposers)
+        scores = self.scores(tree, proposers, agent_usd)
         uses = uses or {}
         return max(proposers, key=lambda p: (scores[p.spec.label], -uses.get(p.spec.label, 0)))
 

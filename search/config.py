@@ -54,6 +54,7 @@ class SearchConfig:
     uct_c: float = 0.5  # the `uct` policy's exploration constant
     bandit: bool = False  # pick personas by confirmed gains per unit cost
     bandit_c: float = 0.5  # the persona bandit's exploration constant
+    slot_hour_usd: float = 2.0  # what one slot-hour costs (the bandit adds it to agent $)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ def _search(raw: dict[str, Any]) -> SearchConfig:
         uct_c=_number(raw.get("uct_c", 0.5), "[search] uct_c"),
         bandit=_bool(raw.get("bandit", False), "[search] bandit"),
         bandit_c=_number(raw.get("bandit_c", 0.5), "[search] bandit_c"),
+        slot_hour_usd=_number(raw.get("slot_hour_usd", 2.0), "[search] slot_hour_usd"),
     )
 
 

@@ -30,7 +30,7 @@ from autoresearch_tui.agents.proposer import (
     Proposer,
     TriedChange,
 )
-from autoresearch_tui.search.bandit import PersonaBandit
+from autoresearch_tui.search.bandit import PersonaBandit, persona_key
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.events import Event, NodeChanged, Notice, Progress
 from autoresearch_tui.search.executor import (
@@ -117,7 +117,11 @@ class Search:
         self.cost_usd = 0.0
         self.tree = Tree(self.goal, required_samples=1 + config.search.confirm_runs)
         self.executor = executor
-        self.bandit = PersonaBandit(config.search.bandit_c) if config.search.bandit else None
+        self.bandit: PersonaBandit | None = None
+        if config.search.bandit:  # an in-process executor's run times mean nothing: unpriced
+            hour_usd = 0.0 if executor is not None else config.search.slot_hour_usd
+            self.bandit = PersonaBandit(config.search.bandit_c, hour_usd)
+        self._agent_usd: dict[str, float] = {}  # persona@backend -> its agent calls' dollars
         self._merge_tried: set[frozenset[str]] = set()
         self._new_run = False
         self.busy: dict[str, Slot] = {}  # node id -> slot it runs on
@@ -253,6 +257,8 @@ class Search:
         for e in self.store.events("merge-skipped"):
             self._merge_tried.add(frozenset((e["node"], e["data"].get("other", ""))))
         self.cost_usd = self.store.call_totals()[""]["cost_usd"] or 0.0
+        for (persona, backend), usd in self.store.agent_usd().items():
+            self._agent_usd[persona_key(persona, backend)] = usd
         return kept
 
     async def open(self) -> None:
@@ -435,7 +441,7 @@ class Search:
         if not pool:
             return None
         if self.bandit is not None and kind == "improve":
-            return self.bandit.choose(self.tree, pool, self._persona_use)
+            return self.bandit.choose(self.tree, pool, self._persona_use, self._agent_usd)
         return min(
             pool,
             key=lambda p: (self._persona_use.get(p.spec.label, 0) + 1) / max(p.spec.weight, 1e-9),
@@ -595,6 +601,9 @@ class Search:
     async def _record_calls(self, node: Node, calls: list) -> None:
         if calls:
             self.cost_usd += sum(c.cost_usd for c in calls)
+            for c in calls:
+                key = persona_key(c.persona, c.backend)
+                self._agent_usd[key] = self._agent_usd.get(key, 0.0) + c.cost_usd
             await self._db(self.store.add_calls, node.id, list(calls))  # type: ignore[union-attr]
 
     async def _write_reply(self, node: Node, reply: str) -> None:

@@ -172,5 +172,12 @@ class Store:
         totals[""] = {k: sum(r[k] or 0 for r in rows) for k in keys}
         return totals
 
+    def agent_usd(self) -> dict[tuple[str, str], float]:
+        """(persona, backend) -> the dollars of its agent calls."""
+        rows = self.db.query(
+            "select persona, backend, sum(cost_usd) as usd from calls group by persona, backend"
+        )
+        return {(r["persona"], r["backend"]): r["usd"] or 0.0 for r in rows}
+
     def close(self) -> None:
         self.db.conn.close()

@@ -45,7 +45,7 @@ def test_records_count_confirmed_gains_and_experiments() -> None:
     a, b = recs["a@scripted"], recs["b@scripted"]
     assert (a.confirmed, b.confirmed) == (1, 0)
     assert math.isclose(a.gains, 0.1) and b.gains == 0.0
-    assert (a.cost, b.cost) == (3.0, 3.0)
+    assert (a.cost, b.cost) == (3.0, 3.0)  # nothing priced: the cost is the experiments
     assert "base@scripted" not in recs  # the base and re-runs are nobody's proposals
 
 
@@ -89,3 +89,61 @@ def test_the_scheduler_picks_personas_by_the_bandit_when_enabled(workspace: Path
     off = Search(config, [b, a], slots=[Slot("cpu0")])
     off.tree, off._persona_use = hand_built(), {a.spec.label: 5, b.spec.label: 0}
     assert off._pick_proposer("improve") is b
+
+
+def test_costs_are_agent_dollars_plus_slot_time_in_experiments_worth() -> None:
+    tree = hand_built()
+    times = {"n0003": 600, "n0005": 300, "n0006": 60, "n0007": 300, "n0008": 300}  # seconds
+    for node_id, seconds in times.items():
+        tree[node_id].started_at, tree[node_id].finished_at = 1000.0, 1000.0 + seconds
+    tree["n0000"].started_at, tree["n0000"].finished_at = 0.0, 120.0
+    recs = records(tree, {"a@scripted": 1.50, "c@scripted": 0.25}, slot_hour_usd=3.0)
+    a, b, c = recs["a@scripted"], recs["b@scripted"], recs["c@scripted"]
+    mean_h = (120 + 600 + 300 + 60 + 300 + 300) / 6 / 3600  # every timed run, base included
+    usd_a = 1.50 + 3.0 * (600 + 300 + 60) / 3600
+    usd_b = 3.0 * ((300 + 300) / 3600 + mean_h)  # n0009 is running: the mean run time
+    usd_c = 0.25  # its proposals all failed: calls, no experiments
+    assert math.isclose(a.usd, usd_a) and math.isclose(b.usd, usd_b) and c.usd == 0.25
+    unit = (usd_a + usd_b + usd_c) / 6  # dollars per experiment, over everyone
+    assert math.isclose(a.cost, usd_a / unit) and math.isclose(b.cost, usd_b / unit)
+    assert math.isclose(c.cost, usd_c / unit) and c.experiments == 0
+    assert math.isclose(a.cost + b.cost + c.cost, 6.0)
+    # a's gain cost it far more than b's runs: priced, the bandit's rate for a drops
+    pa, pb = ScriptedProposer([], persona="a"), ScriptedProposer([], persona="b")
+    priced = PersonaBandit(0.5, slot_hour_usd=3.0).scores(tree, [pa, pb], {"a@scripted": 30.0})
+    unpriced = PersonaBandit(0.5).scores(tree, [pa, pb])
+    assert priced[pa.spec.label] - priced[pb.spec.label] < (
+        unpriced[pa.spec.label] - unpriced[pb.spec.label]
+    )
+
+
+def test_the_scheduler_keeps_each_personas_agent_dollars_across_a_restart(
+    workspace: Path,
+) -> None:
+    import asyncio
+
+    from autoresearch_tui.agents.proposer import CallRecord
+    from autoresearch_tui.search.store import Store
+
+    config = load_config(workspace, check_clean=False)
+    on = dataclasses.replace(config, search=dataclasses.replace(config.search, bandit=True))
+    a, b = ScriptedProposer([], persona="a"), ScriptedProposer([], persona="b")
+
+    async def scenario() -> dict[str, float]:
+        s = Search(on, [a, b], slots=[Slot("cpu0")], max_experiments=0)
+        await s.open()
+        node = next(iter(s.tree))
+        await s._record_calls(node, [CallRecord("a", "scripted", "m", cost_usd=0.5),
+                                     CallRecord("b", "scripted", "m", cost_usd=0.125)])  # fmt: skip
+        await s._record_calls(node, [CallRecord("a", "scripted", "m", cost_usd=0.25)])
+        seen = dict(s._agent_usd)
+        await s.run()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == {"a@scripted": 0.75, "b@scripted": 0.125}
+    stored = Store(workspace / ".autoresearch" / "state.db").agent_usd()
+    assert stored == {("a", "scripted"): 0.75, ("b", "scripted"): 0.125}
+    again = Search(on, [a, b], slots=[Slot("cpu0")], max_experiments=0)
+    asyncio.run(again.run())
+    assert again._agent_usd == seen
