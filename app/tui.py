@@ -7,6 +7,10 @@ elapsed time) at most four times a second, keeping every point and the latest fi
 per node. Slow reads (git diffs, log tails, loss points from state.db) run on two
 threads of the app's own, never on the loop; the store is opened read-only (WAL), the
 scheduler stays its only writer.
+
+When another process already runs the search in the workspace (`run --headless` in
+another pane), the app watches it instead: it polls state.db once a second and shows
+the same tree, curves, logs and slots, read-only.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from autoresearch_tui.app.widgets.tree_model import BULK, STATUS_WORDS, Changes,
 from autoresearch_tui.search.config import CONFIG_NAME, Config
 from autoresearch_tui.search.events import Event, NodeChanged, Notice, Progress
 from autoresearch_tui.search.model import Node
+from autoresearch_tui.search.runlock import WorkspaceBusy
 from autoresearch_tui.search.scheduler import Search
 
 T = TypeVar("T")
@@ -56,6 +61,7 @@ LOG_TAIL_BYTES = 32_768
 LOG_TAIL_LINES = 200
 TOTALS_EVERY_S = 5.0  # tokens and cost from the calls table
 POINTS_CACHE = 400  # nodes whose loss points are kept in memory
+WATCH_EVERY_S = 1.0  # state.db polls while watching another process's search
 
 
 # -- messages from the scheduler -----------------------------------------------------------
@@ -185,6 +191,9 @@ class ResearchApp(App[int]):
         self._git_thread = ThreadPoolExecutor(1, thread_name_prefix="tui-git")
         self._select_timer: Timer | None = None
         self._quitting = False
+        self.watching = 0  # pid of the process whose search this app only shows
+        self._watched: dict[str, Node] = {}  # the last snapshot read from state.db
+        self._watch_ended = False  # the watched process has exited
         self.tree_view = SearchTree(self.model, clock=clock, id="tree")
         self._slots_bar = SlotsBar(id="slots")
         self.pane = NodePane(id="pane")
@@ -236,6 +245,9 @@ class ResearchApp(App[int]):
         self.tree_view.empty_text = "opening the run…"
         try:
             await search.open()
+        except WorkspaceBusy as busy:
+            await self._watch(search, busy.pid)
+            return
         except Exception as exc:
             self._fail(f"could not open the run: {exc}")
             return
@@ -251,6 +263,52 @@ class ResearchApp(App[int]):
             self.run_task.add_done_callback(self._run_done)
         self._refresh_slots()
         self._load_call_totals()
+
+    # -- watching another process's search ------------------------------------------------
+    async def _watch(self, search: Search, pid: int) -> None:
+        """Show the search that process `pid` runs here, read-only, from state.db."""
+        config = search.config
+        await self._io(self._store_thread, self._open_readers, config)
+        meta = self._store.get_meta
+        search.run_name = await self._io(self._store_thread, meta, "run") or ""
+        search.base_commit = await self._io(self._store_thread, meta, "base") or ""
+        holder = f"pid {pid}" if pid else "another process"
+        self.sub_title = f"{config.root.name} · run {search.run_name} · watching {holder}"
+        self.watching = pid or -1
+        self.tree_view.empty_text = "reading the run…"
+        self.notify(
+            f"{holder} runs this search: watching it read-only. Prune, boost, hints and "
+            "pause belong to that process; quit it and start here to take over.",
+            timeout=12,
+        )
+        await self._poll_watched()
+        self.set_interval(WATCH_EVERY_S, self._poll_watched, name="watch")
+
+    async def _poll_watched(self) -> None:
+        if self._store is None:
+            return
+        nodes = await self._io(self._store_thread, self._store.load_nodes)
+        # "proposing" nodes come and go inside the runner: shown from "ready" on
+        changed = [n for n in nodes if n.status != "proposing" and self._watched.get(n.id) != n]
+        self._watched.update((n.id, n) for n in changed)
+        if changed:
+            self.apply_nodes(changed)
+        running = [n for n in self._charted_ids() if n in self.model.running_ids]
+        if running:
+            await self._load_points(running)
+        selected = self.tree_view.cursor_id
+        if selected is not None and selected in self.model.running_ids:
+            await self._load_log(selected)
+        if self.watching > 0 and not self._watch_ended and not pid_alive(self.watching):
+            self._watch_ended = True
+            self.notify(self._read_only_text(), timeout=30)
+            self.sub_title = self.sub_title.replace("watching", "was watching")
+
+    def _read_only_text(self) -> str:
+        if self._watch_ended:
+            return f"pid {self.watching} has stopped: start autoresearch-tui here to resume"
+        holder = f"pid {self.watching}" if self.watching > 0 else "another process"
+        return f"read-only: {holder} runs this search — act there, or quit it and start here"
 
     def _fail(self, text: str) -> None:
         self.tree_view.empty_text = text
@@ -499,10 +557,11 @@ class ResearchApp(App[int]):
         running = self.model.running()
         timeout = search.config.target.timeout_s if search else 0.0
         now = self.clock()
-        for slot in search.slots if search else []:
-            nid = running.get(slot.name)
+        names = [slot.name for slot in search.slots] if search and not self.watching else []
+        for name in names or sorted(running):
+            nid = running.get(name)
             if nid is None:
-                rows.append(SlotRow(slot.name))
+                rows.append(SlotRow(name))
                 continue
             node = self.model[nid]
             live = self.live.get(nid)
@@ -510,7 +569,7 @@ class ResearchApp(App[int]):
             percent = live.percent if live and live.percent > 0 else 0.0
             if not percent and timeout:
                 percent = min(100.0, 100.0 * elapsed / timeout)
-            rows.append(SlotRow(slot.name, nid, node.persona, percent, elapsed))
+            rows.append(SlotRow(name, nid, node.persona, percent, elapsed))
         self._slots_bar.show(rows, self._totals_text())
 
     def _totals_text(self) -> Text:
@@ -551,6 +610,9 @@ class ResearchApp(App[int]):
 
     # -- actions -------------------------------------------------------------------------
     def _need_search(self) -> Search | None:
+        if self.watching:
+            self.notify(self._read_only_text(), severity="warning")
+            return None
         if self.search is None or not self.ready.is_set():
             self.notify("the search is not open yet", severity="warning")
             return None
@@ -567,6 +629,9 @@ class ResearchApp(App[int]):
                 self.notify("no node has a metric yet — nothing to export", severity="warning")
                 return
         if nid is None or nid not in self.model:
+            return
+        if action in ("export", "export_best") and self.watching:
+            await self.export(nid)  # read-only: works while watching
             return
         if (search := self._need_search()) is None:
             return
@@ -614,7 +679,8 @@ class ResearchApp(App[int]):
         except Exception as exc:
             self.notify(f"export failed: {exc}", severity="error")
             return None
-        await search.record("export", nid, path=str(path))
+        if not self.watching:  # a watcher writes nothing to the watched run's state.db
+            await search.record("export", nid, path=str(path))
         self.notify(
             f"exported {nid} → {path}\napply with: git apply {path}", title="export", timeout=12
         )
@@ -767,6 +833,16 @@ class ResearchApp(App[int]):
             "Pause / resume", "Pause or resume new experiments (space)", self.action_pause
         )
         yield SystemCommand("Help", "Keys and marks (?)", self.action_help)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def read_tail(path: Path, max_bytes: int = LOG_TAIL_BYTES, lines: int = LOG_TAIL_LINES) -> str:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 
 class WorkspaceBusy(RuntimeError):
-    """Another runner holds the workspace."""
+    """Another runner holds the workspace; `pid` is its process id (0: unknown)."""
+
+    def __init__(self, message: str, pid: int) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 def take_runner_lock(state_dir: Path) -> int:
@@ -25,13 +29,15 @@ def take_runner_lock(state_dir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        text = os.read(fd, 32).decode(errors="replace").strip()
         os.close(fd)
-        root = state_dir.parent
+        pid = int(text) if text.isdigit() else 0
+        holder, root = str(pid or "?"), state_dir.parent
         raise WorkspaceBusy(
             f"another autoresearch-tui (pid {holder}) is running the search in {root}; "
             f"stop it first (Ctrl+C in its window, or kill {holder}), or watch it with "
-            f"`autoresearch-tui status {root}`"
+            f"`autoresearch-tui {root}` or `autoresearch-tui status {root}`",
+            pid,
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
