@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autoresearch_tui.app.headless import HeadlessPrinter, started_line
     from autoresearch_tui.search.policies import make_policy
     from autoresearch_tui.search.scheduler import Search
-    from autoresearch_tui.search.slots import detect_slots
+    from autoresearch_tui.search.slots import configured_slots
 
     config = load_config(
         args.dir, check_clean=not (args.dir / ".autoresearch" / "state.db").exists()
@@ -99,9 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--max-experiments must be >= 0")
     try:
         policy = make_policy(args.policy or config.search.policy)
-        slots = detect_slots(
-            config.search.slots, count=args.slots, cpu_threads=config.search.cpu_threads
-        )
+        slots = configured_slots(config.search, args.slots)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:

@@ -55,6 +55,8 @@ class SearchConfig:
     bandit: bool = False  # pick personas by confirmed gains per unit cost
     bandit_c: float = 0.5  # the persona bandit's exploration constant
     slot_hour_usd: float = 2.0  # what one slot-hour costs (the bandit adds it to agent $)
+    executor: str = "local"  # "local": this machine; "ray": a Ray cluster
+    ray_address: str = "auto"  # the cluster (`ray.init(address=...)`); "local" starts one
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,14 @@ def _search(raw: dict[str, Any]) -> SearchConfig:
         slots = [_int(s, "[search] slots (GPU ids)") for s in slots]
     elif slots != "auto":
         slots = _int(slots, "[search] slots", minimum=1)
+    executor = raw.get("executor", "local")
+    if executor not in ("local", "ray"):
+        raise ConfigError(
+            f"{CONFIG_NAME}: [search] executor {executor!r} is unknown — use local or ray"
+        )
+    address = raw.get("ray_address", "auto")
+    if not isinstance(address, str) or not address:
+        raise ConfigError(f"{CONFIG_NAME}: [search] ray_address must be a non-empty string")
     cost = raw.get("max_cost_usd", 0.0)
     if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
         raise ConfigError(f"{CONFIG_NAME}: [search] max_cost_usd must be a number >= 0")
@@ -194,6 +204,8 @@ def _search(raw: dict[str, Any]) -> SearchConfig:
         bandit=_bool(raw.get("bandit", False), "[search] bandit"),
         bandit_c=_number(raw.get("bandit_c", 0.5), "[search] bandit_c"),
         slot_hour_usd=_number(raw.get("slot_hour_usd", 2.0), "[search] slot_hour_usd"),
+        executor=executor,
+        ray_address=address,
     )
 
 

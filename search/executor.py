@@ -43,7 +43,7 @@ def experiment_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _argv(command: str) -> list[str]:
+def command_argv(command: str) -> list[str]:
     argv = ["bash", "-c", command]
     if sys.platform.startswith("linux") and (setpriv := shutil.which("setpriv")):
         return [setpriv, "--pdeathsig", "KILL", "--", *argv]
@@ -107,7 +107,7 @@ async def run_command(
     start = time.monotonic()
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
-            *_argv(command),
+            *command_argv(command),
             cwd=cwd,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,

@@ -46,8 +46,9 @@ from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.noise import seed_only_change
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.policies import Policy, make_policy, policy_options
+from autoresearch_tui.search.ray_executor import run_on_ray
 from autoresearch_tui.search.runlock import release, take_runner_lock
-from autoresearch_tui.search.slots import Slot, detect_slots
+from autoresearch_tui.search.slots import Slot, configured_slots
 from autoresearch_tui.search.store import Store
 from autoresearch_tui.search.tree import Tree
 
@@ -102,9 +103,7 @@ class Search:
         self.policy = policy or make_policy(
             config.search.policy, **policy_options(config.search.policy, config.search)
         )
-        self.slots = slots or detect_slots(
-            config.search.slots, cpu_threads=config.search.cpu_threads
-        )
+        self.slots = slots or configured_slots(config.search)
         self.max_experiments = max_experiments
         self.seed = config.search.seed if seed is None else seed
         self.exit_when_idle = exit_when_idle
@@ -677,19 +676,24 @@ class Search:
                     f"readonly file {changed} differs from the base",
                 )
                 return
-            env = experiment_env(
-                {
-                    **slot.env(),
-                    "AR_SEED": str(node.seed),
-                    "AR_NODE": node.id,
-                    "AR_RUN": self.run_name,
-                    "AR_STATE_DIR": str(self.config.state_dir.resolve()),  # finds strays
-                }
-            )
-            result = await run_command(
-                target.run, worktree, env, self.log_path(node.id), parser, target.timeout_s,
-                on_start=on_start, on_output=on_output,
-            )  # fmt: skip
+            extra = {
+                **slot.env(),
+                "AR_SEED": str(node.seed),
+                "AR_NODE": node.id,
+                "AR_RUN": self.run_name,
+                "AR_STATE_DIR": str(self.config.state_dir.resolve()),  # finds strays
+            }
+            if slot.remote:  # on the Ray cluster; the readonly files come back to check
+                result = await run_on_ray(
+                    self.config.search.ray_address, slot, target.run, worktree, extra,
+                    list(target.readonly), self.log_path(node.id), parser, target.timeout_s,
+                    on_start=on_start, on_output=on_output,
+                )  # fmt: skip
+            else:
+                result = await run_command(
+                    target.run, worktree, experiment_env(extra), self.log_path(node.id), parser,
+                    target.timeout_s, on_start=on_start, on_output=on_output,
+                )  # fmt: skip
             node.finished_at = time.time()
             flush(result.elapsed)
             self._durations.append(result.elapsed)

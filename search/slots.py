@@ -6,6 +6,10 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autoresearch_tui.search.config import SearchConfig
 
 
 @dataclass(frozen=True)
@@ -13,11 +17,14 @@ class Slot:
     name: str  # "gpu0", "cpu1"
     gpu: str | None = None  # a CUDA_VISIBLE_DEVICES entry
     threads: int = 0  # CPU threads for a CPU slot
+    remote: str = ""  # "gpu" | "cpu": a slot of a Ray cluster (search/ray_executor.py)
 
     def env(self) -> dict[str, str]:
         """What an experiment in this slot sees of the hardware."""
         if self.gpu is not None:
             return {"CUDA_VISIBLE_DEVICES": self.gpu}
+        if self.remote == "gpu":
+            return {}  # Ray sets CUDA_VISIBLE_DEVICES on the worker
         threads = str(max(1, self.threads))
         return {
             "CUDA_VISIBLE_DEVICES": "",
@@ -65,3 +72,13 @@ def detect_slots(
     cores = os.cpu_count() or 1
     threads = cpu_threads or max(1, cores // n)
     return [Slot(name=f"cpu{i}", threads=threads) for i in range(n)]
+
+
+def configured_slots(search: SearchConfig, count: int | None = None) -> list[Slot]:
+    """The slots `[search]` asks for: this machine's, or a Ray cluster's."""
+    if search.executor == "ray":
+        from autoresearch_tui.search.ray_executor import ray_slots
+
+        count = count or (search.slots if isinstance(search.slots, int) else None)
+        return ray_slots(search.ray_address, count, search.cpu_threads)
+    return detect_slots(search.slots, count=count, cpu_threads=search.cpu_threads)

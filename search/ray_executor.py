@@ -1,0 +1,239 @@
+"""The Ray executor: run one experiment on a Ray cluster instead of this machine.
+
+`[search] executor = "ray"` sends each run to the cluster at `ray_address` ("auto": the
+cluster this machine belongs to; "local": a new one on this machine). The node's
+worktree (checked out here as usual) travels as a tar archive; a Ray task unpacks it in
+a temporary folder on whichever machine has a free GPU (or CPUs), runs the command
+there exactly as the local executor does (own process group, the same environment
+rules, SIGTERM then SIGKILL at the timeout) and streams the output back as it comes,
+so the log, the loss curve and the metric arrive here live. After the run the task
+sends back the readonly files as they are then, so the usual check sees a run that
+changed them. Stopping a run (a prune, a quit) cancels the task, whose cleanup kills
+the command's process group. Ray sets CUDA_VISIBLE_DEVICES on the worker; every
+machine needs autoresearch-tui installed (the task's code) and the data the trainer
+prepares (`prepare.py` caches it per machine).
+
+`ray` is imported here only: the rest of the engine runs without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from autoresearch_tui.search.executor import GRACE_S, RunResult, command_argv, experiment_env
+from autoresearch_tui.search.output import OutputParser
+from autoresearch_tui.search.slots import Slot
+
+READ_EVERY_S = 0.25  # the task sends output at least this often while there is some
+LOST_AFTER_S = 120.0  # beyond the timeout: a task that has not ended by then is lost
+
+
+def connect(address: str) -> Any:
+    """Join (or start) the cluster once per process; return the `ray` module."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(
+            "[search] executor = \"ray\" needs Ray — pip install 'autoresearch-tui[ray]'"
+        ) from None
+    if not ray.is_initialized():
+        try:
+            _check_reachable(address)  # Ray itself retries an unreachable address for minutes
+            ray.init(
+                address=address, log_to_driver=False, include_dashboard=False,
+                logging_level=logging.WARNING,
+            )  # fmt: skip
+        except (ConnectionError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                f"cannot reach the Ray cluster at {address!r} ({first}) — start it with "
+                "`ray start --head`, or set [search] ray_address"
+            ) from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """Raise OSError when `host:port` (or `ray://host:port`) refuses a TCP connection."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if sep and host and port.isdigit():
+        socket.create_connection((host, int(port)), timeout=5).close()
+
+
+def ray_slots(address: str, count: int | None = None, cpu_threads: int = 0) -> list[Slot]:
+    """One slot per GPU of the cluster, else CPU slots that split its CPUs."""
+    resources = connect(address).cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+    if gpus:
+        n = count or gpus
+        return [Slot(name=f"ray-gpu{i}", remote="gpu") for i in range(n)]
+    n = count or 1
+    threads = cpu_threads or max(1, cpus // n)
+    return [Slot(name=f"ray-cpu{i}", threads=threads, remote="cpu") for i in range(n)]
+
+
+@functools.cache
+def _task(ray: Any, num_cpus: int, num_gpus: int = 0) -> Any:
+    """`remote_run` as a Ray task needing these resources (made once per shape)."""
+    return ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(remote_run).options(
+        num_returns="streaming"
+    )
+
+
+def pack(worktree: Path) -> bytes:
+    """The worktree as a gzipped tar, without git's own files."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(worktree.rglob("*")):
+            rel = path.relative_to(worktree)
+            if rel.parts[0] == ".git" or not (path.is_file() or path.is_symlink()):
+                continue
+            tar.add(path, arcname=str(rel), recursive=False)
+    return buf.getvalue()
+
+
+def remote_run(
+    archive: bytes, command: str, extra_env: dict[str, str], timeout_s: float, readonly: list[str]
+) -> Iterator[tuple[str, Any]]:
+    """The Ray task (a streaming generator): ("start", (pid, host)), ("out", bytes)...,
+    ("end", (returncode, timed_out, elapsed, {readonly path: bytes}))."""
+    workdir = Path(tempfile.mkdtemp(prefix="autoresearch-"))
+    proc = None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(workdir, filter="data")
+        env = experiment_env(extra_env)
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            command_argv(command), cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        yield "start", (proc.pid, socket.gethostname())
+        assert proc.stdout is not None
+        fd, timed_out, pending = proc.stdout.fileno(), False, b""
+        last_sent = time.monotonic()
+        while True:
+            left = timeout_s - (time.monotonic() - start)
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([fd], [], [], min(left, READ_EVERY_S))
+            chunk = os.read(fd, 65536) if ready else b""
+            if ready and not chunk:  # EOF: the command (and all that held its output) ended
+                break
+            pending += chunk
+            if pending and (len(pending) > 65536 or time.monotonic() - last_sent >= READ_EVERY_S):
+                yield "out", pending
+                pending, last_sent = b"", time.monotonic()
+        if pending:
+            yield "out", pending
+        if timed_out:
+            _stop(proc)
+        returncode = proc.wait()
+        elapsed = time.monotonic() - start
+        files = {}
+        for rel in readonly:
+            path = workdir / rel
+            if path.is_file():
+                files[rel] = path.read_bytes()
+        yield "end", (returncode, timed_out, elapsed, files)
+    finally:  # also on cancellation (KeyboardInterrupt in the task)
+        if proc is not None:
+            _kill_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(GRACE_S)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    _kill_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    _kill_group(proc.pid, signal.SIGKILL)
+
+
+async def run_on_ray(
+    address: str,
+    slot: Slot,
+    command: str,
+    worktree: Path,
+    extra_env: dict[str, str],
+    readonly: list[str],
+    log_path: Path,
+    parser: OutputParser,
+    timeout_s: float,
+    on_start: Callable[[int], None] = lambda pid: None,
+    on_output: Callable[[list[str], float], None] = lambda lines, elapsed: None,
+) -> RunResult:
+    """Run on the cluster, like `executor.run_command` runs here; the readonly files come
+    back into `worktree`. Cancelling the awaiting task cancels the Ray task."""
+    ray = connect(address)
+    archive = await asyncio.to_thread(pack, worktree)
+    if slot.remote == "gpu":
+        resources: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
+    else:
+        resources = {"num_cpus": max(1, slot.threads)}
+    generator = _task(ray, **resources).remote(archive, command, extra_env, timeout_s, readonly)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    end: tuple[int, bool, float, dict[str, bytes]] | None = None
+
+    async def consume() -> None:
+        nonlocal end
+        async for ref in generator:
+            kind, value = await ref
+            if kind == "start":
+                pid, host = value
+                log.write(f"[autoresearch-tui] running on {host} (pid {pid})\n".encode())
+                on_start(pid)
+            elif kind == "out":
+                log.write(value)
+                log.flush()
+                elapsed = time.monotonic() - start
+                on_output(parser.feed(value.decode(errors="replace"), elapsed), elapsed)
+            else:
+                end = value
+
+    with log_path.open("ab") as log:
+        try:
+            await asyncio.wait_for(consume(), timeout_s + LOST_AFTER_S)
+        except TimeoutError:
+            ray.cancel(generator)
+            log.write(b"\n[autoresearch-tui] the Ray task did not end: cancelled\n")
+        except BaseException:
+            ray.cancel(generator)  # the task's cleanup kills the command's group
+            raise
+        finally:
+            parser.close(time.monotonic() - start)
+        if end is None:
+            raise RuntimeError(
+                f"the Ray task had not ended {LOST_AFTER_S:g}s after the timeout: cancelled"
+            )
+        returncode, timed_out, elapsed, files = end
+        for rel, data in files.items():
+            (worktree / rel).write_bytes(data)
+        if timed_out:
+            log.write(f"\n[autoresearch-tui] killed after the {timeout_s:g}s timeout\n".encode())
+    return RunResult(returncode, timed_out, elapsed)

@@ -1,0 +1,135 @@
+"""The Ray executor against a real local Ray cluster: the same outcomes as the local
+executor (done, crashed, timeout, invalid, nan), live output, and a stop that kills the
+remote command."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from synthetic import TOML, ScriptedProposer, git, make_workspace, set_knob
+
+from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.policies import make_policy
+from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.store import Store
+
+RAY_TOML = TOML.replace("slots  = 2", 'slots  = 2\nexecutor = "ray"\nray_address = "local"')
+
+
+@pytest.fixture(scope="module")
+def cluster() -> None:
+    ray.init(address="local", num_cpus=4, object_store_memory=200 * 2**20,
+             include_dashboard=False, log_to_driver=False)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def ray_workspace(tmp_path: Path, timeout_s: int = 30) -> Path:
+    toml = RAY_TOML.replace("timeout_s = 30", f"timeout_s = {timeout_s}")
+    return make_workspace(tmp_path / "ws", toml=toml)
+
+
+def marked(marker: str) -> list[int]:
+    """Live processes whose environment holds `marker` (the remote commands: same machine)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in env and state != "Z":
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path) -> None:
+    ws = ray_workspace(tmp_path, timeout_s=3)
+    script = [
+        set_knob("crash", True),
+        set_knob("hang_s", 60.0),
+        set_knob("touch_readonly", True),
+        set_knob("nan", True),
+        [("LR = 0.04", "LR = 0.08")],
+    ]
+    config = load_config(ws, check_clean=False)
+    s = Search(config, [ScriptedProposer(script)], policy=make_policy("ratchet"),
+               max_experiments=5)  # fmt: skip
+    assert [slot.name for slot in s.slots] == ["ray-cpu0", "ray-cpu1"]
+    start = time.monotonic()
+    asyncio.run(s.run())
+    assert time.monotonic() - start < 60  # the 60 s hang was killed at the 3 s timeout
+    by_desc = {n.description.split(" -> ")[0]: n for n in s.tree if n.kind == "improve"}
+    crash, hang = by_desc["crash=False"], by_desc["hang_s=0.0"]
+    assert crash.status == "crashed" and "synthetic crash" in crash.reason
+    assert (hang.status, hang.reason) == ("timeout", "killed after the 3s timeout")
+    assert (by_desc["touch_readonly=False"].status, by_desc["touch_readonly=False"].reason) == (
+        "invalid",
+        "readonly file prepare.py was changed by the run",
+    )
+    assert (by_desc["nan=False"].status, by_desc["nan=False"].reason) == (
+        "crashed",
+        "val_bpb is nan",
+    )
+    lr = by_desc["LR = 0.04"]
+    assert lr.status == "done" and math.isclose(
+        lr.metric, 1.0 + 0.1 * 0.25 + 0.01 + 0.02, abs_tol=1e-6
+    )
+    # the output came back: the log (with where it ran) and the loss points
+    logs = ws / ".autoresearch" / "logs"
+    log = (logs / f"{lr.id}.log").read_text()
+    assert log.startswith("[autoresearch-tui] running on ") and log.count("step") == 5
+    assert [p[0] for p in Store(ws / ".autoresearch" / "state.db").load_points(lr.id)] == list(
+        range(5)
+    )
+    assert "killed after the 3s timeout" in (logs / f"{hang.id}.log").read_text()
+    assert marked(f"AR_NODE={hang.id}") == []  # the hung command's group is gone
+    assert len(git(ws, "worktree", "list").splitlines()) == 1
+
+
+def test_a_prune_cancels_the_ray_task_and_kills_its_command(cluster: None, tmp_path: Path) -> None:
+    ws = ray_workspace(tmp_path)
+    proposer = ScriptedProposer([set_knob("hang_s", 60.0)])
+
+    async def scenario() -> Search:
+        config = load_config(ws, check_clean=False)
+        s = Search(config, [proposer], max_experiments=1)
+        task = asyncio.create_task(s.run())
+        while not any(
+            n.status == "running" and n.pid and "hang_s" in n.description for n in s.tree
+        ):
+            await asyncio.sleep(0.05)
+        hung = next(n for n in s.tree if "hang_s" in n.description)
+        marker = f"AR_NODE={hung.id}"
+        assert marked(marker)  # it runs, in a Ray worker's process group
+        await s.prune(hung.id)
+        deadline = time.monotonic() + 15
+        while marked(marker) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert marked(marker) == []
+        await task
+        return s
+
+    s = asyncio.run(scenario())
+    hung = next(n for n in s.tree if "hang_s" in n.description)
+    assert hung.pruned and hung.status == "ready" and hung.reason == "stopped before it finished"
+
+
+def test_an_unreachable_cluster_is_a_one_line_error(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", toml=RAY_TOML.replace('"local"', '"127.0.0.1:9"'))
+    out = subprocess.run(
+        [sys.executable, "-m", "autoresearch_tui.app.cli", "run", str(ws), "--headless"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert (
+        out.stderr.count("\n") == 1
+        and "cannot reach the Ray cluster at '127.0.0.1:9'" in out.stderr
+    )
