@@ -90,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autoresearch_tui.search.policies import make_policy
     from autoresearch_tui.search.scheduler import Search
     from autoresearch_tui.search.slots import configured_slots
+    from autoresearch_tui.search.store import StoreFailed
 
     config = load_config(
         args.dir, check_clean=not (args.dir / ".autoresearch" / "state.db").exists()
@@ -127,7 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, search.stop)
         await search.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StoreFailed as exc:  # a full disk: what was saved is kept, a start resumes it
+        print(printer.summary(time.monotonic() - start), flush=True)
+        print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
+        return 1
     print(printer.summary(time.monotonic() - start), flush=True)
     return 130 if search._stopping and search.max_experiments != search.started else 0
 

@@ -51,6 +51,7 @@ from autoresearch_tui.search.events import Event, NodeChanged, Notice, Progress
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.runlock import WorkspaceBusy
 from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.store import StoreFailed
 
 T = TypeVar("T")
 BOOST = 3.0  # b toggles a node between this and 1.0
@@ -322,7 +323,9 @@ class ResearchApp(App[int]):
     def _run_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._quitting:
             return
-        if (exc := task.exception()) is not None:
+        if isinstance(exc := task.exception(), StoreFailed):
+            self.notify(f"the search stopped: {exc}", severity="error", timeout=3600)
+        elif exc is not None:
             self.notify(f"the search stopped: {exc!r}", severity="error", timeout=60)
         else:
             self.notify("the search has stopped", timeout=10)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import errno
 import functools
 import hashlib
 import itertools
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +51,7 @@ from autoresearch_tui.search.policies import Policy, make_policy, policy_options
 from autoresearch_tui.search.ray_executor import run_on_ray
 from autoresearch_tui.search.runlock import release, take_runner_lock
 from autoresearch_tui.search.slots import Slot, configured_slots
-from autoresearch_tui.search.store import Store
+from autoresearch_tui.search.store import Store, StoreFailed
 from autoresearch_tui.search.tree import Tree
 
 T = TypeVar("T")
@@ -146,11 +148,29 @@ class Search:
         self.store: Store | None = None
         self.git: GitWorkspace | None = None
         self._lock: int | None = None  # the workspace's runner lock while this search holds it
+        self.store_error = ""  # set when state.db could not be written: the search stops
         self.started_at = time.time()
 
     # -- plumbing ----------------------------------------------------------------------
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+        except sqlite3.Error as exc:
+            self._store_failed(exc)
+            raise
+
+    def _store_failed(self, exc: sqlite3.Error) -> None:
+        """state.db cannot be written (a full disk, a read-only file system): nothing more
+        can be recorded, so the search stops; a start after the fix resumes it."""
+        if self.store_error:
+            return
+        path = self.config.state_dir / "state.db"
+        self.store_error = (
+            f"cannot write {path} ({exc}) — free disk space (or fix the file system), then "
+            "start again: the search resumes from what was saved"
+        )
+        self.notice(self.store_error, "error")
+        self.stop()
 
     async def _git(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._git_thread, fn, *args)
@@ -285,11 +305,16 @@ class Search:
                 await self._wake.wait()
         finally:
             await self._shutdown()
+        if self.store_error:
+            raise StoreFailed(self.store_error)
 
     def _finished(self) -> bool:
         for tasks in (self._runs, self._proposals):  # cancelled before they ever ran, these
             for key in [k for k, t in tasks.items() if t.done()]:  # never reach `finally`
-                del tasks[key]
+                task = tasks.pop(key)
+                exc = None if task.cancelled() else task.exception()
+                if exc is not None and not isinstance(exc, sqlite3.Error):  # that one stops us
+                    log.error("%s failed", key, exc_info=exc)
         if self._runs or self._proposals:
             return False
         if self._stopping:
@@ -718,6 +743,8 @@ class Search:
         except Exception as exc:  # a full disk, a git failure: record it, go on
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             node.status, node.reason = "crashed", f"runner error: {type(exc).__name__}: {first}"
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                node.reason = "disk full (No space left on device) — free space, then re-run it"
         finally:
             node.finished_at = None if requeue else (node.finished_at or time.time())
             node.slot, node.pid = "", 0
@@ -1033,13 +1060,17 @@ class Search:
             except Exception:
                 pass
         self._prepared.clear()
-        for node in list(self.tree):
-            if node.status == "proposing":
-                self.tree.remove(node.id)
-                await self._db(self.store.delete_node, node.id)  # type: ignore[union-attr]
+        try:
+            for node in list(self.tree):
+                if node.status == "proposing":
+                    self.tree.remove(node.id)
+                    await self._db(self.store.delete_node, node.id)  # type: ignore[union-attr]
+            if self.store is not None:
+                await self._event("stop")
+        except sqlite3.Error:
+            pass  # store_error says it; a resume drops unfinished proposals anyway
         if self.store is not None:
-            await self._event("stop")
-            await self._db(self.store.close)
+            await asyncio.get_running_loop().run_in_executor(self._db_thread, self.store.close)
         if self._lock is not None:
             release(self._lock)
             self._lock = None

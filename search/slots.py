@@ -1,4 +1,5 @@
-"""Execution slots: one per visible NVIDIA GPU, else CPU slots that split the cores."""
+"""Execution slots: one per visible NVIDIA GPU, else CPU slots that split the cores (or a
+Ray cluster's, when `[search] executor = "ray"`)."""
 
 from __future__ import annotations
 

@@ -42,6 +42,10 @@ def _row_node(row: dict[str, Any]) -> Node:
     return Node(**values)
 
 
+class StoreFailed(RuntimeError):
+    """state.db could not be written; the search stopped (the message says what to do)."""
+
+
 class Store:
     """Typed access to state.db. `path=None` opens an in-memory database (tests, benches)."""
 

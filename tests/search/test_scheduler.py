@@ -299,6 +299,56 @@ def test_open_kills_strays_whose_pid_never_reached_the_store(workspace: Path) ->
             proc.wait()
 
 
+def test_a_full_disk_under_a_run_crashes_that_node_and_the_search_goes_on(
+    workspace: Path,
+) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    logs = workspace / ".autoresearch" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "n0003.log").symlink_to("/dev/full")  # the first experiment after the base runs
+    s = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=3, slots=CPU2[:1]))
+    full = s.tree["n0003"]
+    assert full.status == "crashed" and full.reason.startswith("disk full (No space left")
+    ran = [n for n in s.tree if n.kind == "improve" and n.finished_at and n.id != "n0003"]
+    assert len(ran) == 2 and all(n.status == "done" for n in ran)
+    stored = Store(workspace / ".autoresearch" / "state.db").load_nodes()
+    assert next(n for n in stored if n.id == "n0003").reason == full.reason
+
+
+def test_a_full_state_db_stops_the_search_and_a_restart_resumes_it(workspace: Path) -> None:
+    """SQLite's max_page_count gives the writer the very error a full disk does."""
+    import pytest
+
+    from autoresearch_tui.search.store import StoreFailed
+
+    notices: list[Notice] = []
+
+    async def until_full() -> Search:
+        s = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=40,
+                   listeners=[lambda e: notices.append(e) if isinstance(e, Notice) else None])  # fmt: skip
+        await s.open()
+        pages = s.store.db.execute("pragma page_count").fetchone()[0]
+        s.store.db.execute(f"pragma max_page_count = {pages + 2}")
+        with pytest.raises(StoreFailed, match="database or disk is full"):
+            await asyncio.wait_for(s.run(), 120)  # stops: no hang waiting on lost writes
+        return s
+
+    first = asyncio.run(until_full())
+    assert "free disk space" in first.store_error and "\n" not in first.store_error
+    assert [n.level for n in notices if "cannot write" in n.text] == ["error"]
+    saved = {n.id: n for n in Store(workspace / ".autoresearch" / "state.db").load_nodes()}
+    done = {k for k, n in saved.items() if n.status == "done"}
+    assert "n0000" in done
+    # the disk has room again: the next start takes the workspace and goes on
+    second = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=2))
+    assert all(second.tree[k].status == "done" for k in done)
+    assert not any(n.status in ("running", "proposing") for n in second.tree)
+    newly = [
+        n for n in second.tree if n.finished_at and not (n.id in saved and saved[n.id].finished_at)
+    ]
+    assert len(newly) >= 2 and all(n.status == "done" for n in newly)
+
+
 def test_resume_continues_the_same_tree(workspace: Path) -> None:
     first = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, seed=1))
     before = {n.id: (n.status, n.metric, n.commit) for n in first.tree if n.finished_at}
