@@ -281,7 +281,14 @@ class Search:
         return kept
 
     async def open(self) -> None:
-        nodes = await self._db(self._open_sync)
+        loop = asyncio.get_running_loop()
+        try:
+            nodes = await loop.run_in_executor(self._db_thread, self._open_sync)
+        except sqlite3.Error as exc:
+            raise StoreFailed(
+                f"cannot open {self.config.state_dir / 'state.db'} ({exc}) — free disk space if "
+                "it is full; if the file is damaged, move .autoresearch aside to start a new run"
+            ) from None
         self.tree = Tree(self.goal, nodes, required_samples=1 + self.config.search.confirm_runs)
         self._merge_tried |= tried_pairs(self.tree)
         for node in nodes:

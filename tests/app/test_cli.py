@@ -122,6 +122,15 @@ def test_headless_run_status_and_export_reproduce_the_metric(
     assert bad.returncode == 2 and "no node n9999" in bad.stderr
 
 
+def test_a_damaged_state_db_is_a_one_line_error(workspace: Path) -> None:
+    state = workspace / ".autoresearch"
+    state.mkdir()
+    (state / "state.db").write_bytes(b"not a database, e.g. a half-copied file" * 200)
+    out = cli("run", str(workspace), "--headless", "--max-experiments", "1", check=False)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert "cannot open" in out.stderr and "move .autoresearch aside" in out.stderr
+
+
 def test_status_before_any_run_says_what_to_do(workspace: Path) -> None:
     out = cli("status", str(workspace), check=False)
     assert out.returncode == 2 and "no search has run here yet" in out.stderr
