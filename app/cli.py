@@ -25,6 +25,7 @@ from pathlib import Path
 from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.runlock import WorkspaceBusy
+from autoresearch_tui.search.store import StoreFailed
 
 SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
 
@@ -90,7 +91,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autoresearch_tui.search.policies import make_policy
     from autoresearch_tui.search.scheduler import Search
     from autoresearch_tui.search.slots import configured_slots
-    from autoresearch_tui.search.store import StoreFailed
 
     config = load_config(
         args.dir, check_clean=not (args.dir / ".autoresearch" / "state.db").exists()
@@ -130,11 +130,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
-    except StoreFailed as exc:  # a full disk: what was saved is kept, a start resumes it
-        print(printer.summary(time.monotonic() - start), flush=True)
-        print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
-        return 1
-    print(printer.summary(time.monotonic() - start), flush=True)
+    finally:  # also when a full disk stopped it (StoreFailed goes on to main())
+        if search.run_name:  # it opened
+            print(printer.summary(time.monotonic() - start), flush=True)
     return 130 if search._stopping and search.max_experiments != search.started else 0
 
 
@@ -293,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, WorkspaceBusy) as exc:
         print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
         return 2
+    except StoreFailed as exc:  # state.db cannot be read or written: not the person's typing
+        print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
+        return 1
     except LookupError as exc:  # NoRunError and friends
         print(f"autoresearch-tui: error: {exc.args[0]}", file=sys.stderr)
         return 2

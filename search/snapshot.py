@@ -6,13 +6,14 @@ a search is running in another process.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import FINISHED, Node
-from autoresearch_tui.search.store import Store
+from autoresearch_tui.search.store import Store, StoreFailed
 from autoresearch_tui.search.tree import Tree
 
 
@@ -127,7 +128,16 @@ def load_snapshot(config: Config) -> Snapshot:
             f"{config.root}: no search has run here yet — start one with "
             f"`autoresearch-tui run {config.root} --headless`"
         )
-    store = Store(path, readonly=True)
+    try:
+        return _read(config, Store(path, readonly=True))
+    except sqlite3.Error as exc:
+        raise StoreFailed(
+            f"cannot read {path} ({exc}) — if the file is damaged, move .autoresearch aside "
+            "(a new run starts from the base)"
+        ) from None
+
+
+def _read(config: Config, store: Store) -> Snapshot:
     try:
         return Snapshot(
             config=config,

@@ -129,6 +129,10 @@ def test_a_damaged_state_db_is_a_one_line_error(workspace: Path) -> None:
     out = cli("run", str(workspace), "--headless", "--max-experiments", "1", check=False)
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
     assert "cannot open" in out.stderr and "move .autoresearch aside" in out.stderr
+    for command in ("status", "export", "report"):
+        out = cli(command, str(workspace), check=False)
+        assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+        assert "cannot read" in out.stderr and "file is not a database" in out.stderr
 
 
 def test_status_before_any_run_says_what_to_do(workspace: Path) -> None:
