@@ -195,6 +195,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     from autoresearch_tui.search.snapshot import persona_stats
 
+    running = sum(1 for n in tree if n.status == "running")
+    if snap.runner_pid:
+        console.print(f"runner: pid {snap.runner_pid} is running this search")
+    elif running:
+        console.print(
+            f"runner: none — the {running} node(s) marked running stopped with it; "
+            f"`autoresearch-tui {snap.config.root}` re-queues them and goes on"
+        )
+    else:
+        console.print(f"runner: none — `autoresearch-tui {snap.config.root}` resumes the search")
     for persona, st in persona_stats(tree, snap.calls).items():
         rate = f" ({st['improve_rate']:.0%})" if st["improve_rate"] is not None else ""
         console.print(

@@ -46,3 +46,21 @@ def take_runner_lock(state_dir: Path) -> int:
 
 def release(fd: int) -> None:
     os.close(fd)  # closing the descriptor drops the lock
+
+
+def runner_pid(state_dir: Path) -> int:
+    """The pid of the runner holding `state_dir`, 0 when none does. Read from /proc/locks:
+    probing with flock itself could make a runner that starts at that moment fail."""
+    path = state_dir / "runner.lock"
+    try:
+        st = path.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return 0
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()  # "1: FLOCK  ADVISORY  WRITE <pid> <maj:min:inode> 0 EOF"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == key:
+            text = path.read_text().strip()  # the holder's own pid (its pid namespace)
+            return int(text) if text.isdigit() else int(fields[4])
+    return 0

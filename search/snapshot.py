@@ -13,6 +13,7 @@ from typing import Any
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import FINISHED, Node
+from autoresearch_tui.search.runlock import runner_pid
 from autoresearch_tui.search.store import Store, StoreFailed
 from autoresearch_tui.search.tree import Tree
 
@@ -28,6 +29,7 @@ class Snapshot:
     base: str
     tree: Tree
     calls: dict[str, dict[str, float]]
+    runner_pid: int = 0  # the process running this search now; 0: none
 
     @property
     def best(self) -> Node | None:
@@ -88,6 +90,7 @@ class Snapshot:
                 s: sum(1 for n in nodes if n.status == s) for s in sorted({n.status for n in nodes})
             },
             "calls": self.calls,
+            "runner_pid": self.runner_pid or None,
             "personas": persona_stats(self.tree, self.calls, spread),
             "nodes": [self.node_dict(n, spread) for n in nodes],
         }
@@ -149,6 +152,7 @@ def _read(config: Config, store: Store) -> Snapshot:
                 required_samples=1 + config.search.confirm_runs,
             ),
             calls=store.call_totals(),
+            runner_pid=runner_pid(config.state_dir),
         )
     finally:
         store.close()

@@ -162,6 +162,8 @@ def test_ctrl_c_stops_cleanly_and_requeues(workspace: Path) -> None:
     assert second.stderr.startswith("autoresearch-tui: error: another autoresearch-tui (pid ")
     assert second.stderr.count("\n") == 1
     assert len(experiment_pids(run)) >= 2  # the first one's experiments were not touched
+    assert f"runner: pid {proc.pid} is running this search" in cli("status", str(workspace)).stdout
+    assert json.loads(cli("status", str(workspace), "--json").stdout)["runner_pid"] == proc.pid
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert experiment_pids(run) == []
@@ -200,6 +202,8 @@ def test_resume_after_kill_9_loses_nothing_and_leaves_no_strays(workspace: Path)
     run = con.execute("select value from meta where key='run'").fetchone()[0]
     strays = experiment_pids(run)
     assert strays, "the killed runner's experiment should still be alive before the resume"
+    status = cli("status", str(workspace)).stdout
+    assert "runner: none — the " in status and "marked running stopped with it" in status
 
     async def resume() -> Search:
         config = load_config(workspace, check_clean=False)
