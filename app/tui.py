@@ -193,7 +193,7 @@ class ResearchApp(App[int]):
         self._select_timer: Timer | None = None
         self._quitting = False
         self.watching = 0  # pid of the process whose search this app only shows
-        self._watched: dict[str, Node] = {}  # the last snapshot read from state.db
+        self._watched: dict[str, tuple] = {}  # node versions at the last poll (store thread)
         self._watch_ended = False  # the watched process has exited
         self.tree_view = SearchTree(self.model, clock=clock, id="tree")
         self._slots_bar = SlotsBar(id="slots")
@@ -288,10 +288,7 @@ class ResearchApp(App[int]):
     async def _poll_watched(self) -> None:
         if self._store is None:
             return
-        nodes = await self._io(self._store_thread, self._store.load_nodes)
-        # "proposing" nodes come and go inside the runner: shown from "ready" on
-        changed = [n for n in nodes if n.status != "proposing" and self._watched.get(n.id) != n]
-        self._watched.update((n.id, n) for n in changed)
+        changed = await self._io(self._store_thread, self._watched_changes)
         if changed:
             self.apply_nodes(changed)
         running = [n for n in self._charted_ids() if n in self.model.running_ids]
@@ -304,6 +301,15 @@ class ResearchApp(App[int]):
             self._watch_ended = True
             self.notify(self._read_only_text(), timeout=30)
             self.sub_title = self.sub_title.replace("watching", "was watching")
+
+    def _watched_changes(self) -> list[Node]:
+        """The nodes that changed since the last poll (on the store thread: a narrow query,
+        then only those rows; "proposing" nodes, which come and go, show from "ready")."""
+        versions = self._store.node_versions()
+        changed = [nid for nid, v in versions.items() if self._watched.get(nid) != v]
+        self._watched = versions
+        nodes = self._store.load_nodes(changed) if changed else []
+        return [n for n in nodes if n.status != "proposing"]
 
     def _read_only_text(self) -> str:
         if self._watch_ended:

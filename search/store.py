@@ -121,8 +121,25 @@ class Store:
     def delete_node(self, node_id: str) -> None:
         self.db["nodes"].delete_where("id = ?", [node_id])
 
-    def load_nodes(self) -> list[Node]:
-        return [_row_node(r) for r in self.db.query("select * from nodes order by id")]
+    def load_nodes(self, ids: Iterable[str] | None = None) -> list[Node]:
+        """Every node, or those of `ids`."""
+        if ids is None:
+            return [_row_node(r) for r in self.db.query("select * from nodes order by id")]
+        wanted = list(ids)
+        rows = []
+        for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows += self.db.query(f"select * from nodes where id in ({marks}) order by id", chunk)
+        return [_row_node(r) for r in rows]
+
+    def node_versions(self) -> dict[str, tuple]:
+        """id -> the fields a running search changes (cheap: to find what to reload)."""
+        rows = self.db.execute(
+            "select id, status, metric, reason, pruned, boost, slot, pid, started_at, "
+            'finished_at, "commit" from nodes'
+        ).fetchall()
+        return {r[0]: r[1:] for r in rows}
 
     # -- points, events, calls ---------------------------------------------------------
     def add_points(self, node_id: str, points: Iterable[tuple[int, float, float, float]]) -> None:
