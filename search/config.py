@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from autoresearch_tui.agents.proposer import AgentSpec
+from autoresearch_tui.search.notify import EVENTS, NotifyConfig
 
 CONFIG_NAME = "autoresearch.toml"
 STATE_DIR = ".autoresearch"
@@ -67,6 +68,7 @@ class Config:
     target: TargetConfig
     search: SearchConfig
     agents: list[AgentSpec]
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -289,7 +291,7 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
         raw = tomllib.loads(config_path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: {exc} — fix the TOML syntax") from None
-    _check_keys(raw, ["target", "search", "agents"], "top level")
+    _check_keys(raw, ["target", "search", "agents", "notify"], "top level")
     if not isinstance(raw.get("target"), dict):
         raise ConfigError(
             f"{CONFIG_NAME}: no [target] table — add one with editable, run and metric"
@@ -333,4 +335,21 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
                 f"{root}: {tracked.stderr.strip().splitlines()[0]} — `git add` and commit the "
                 "editable and readonly files"
             )
-    return Config(root=root, target=target, search=search, agents=agents)
+    notify = _notify(raw.get("notify", {}))
+    return Config(root=root, target=target, search=search, agents=agents, notify=notify)
+
+
+def _notify(raw: Any) -> NotifyConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{CONFIG_NAME}: notify must be a [notify] table")
+    _check_keys(raw, _names(NotifyConfig), "[notify]")
+    command = raw.get("command", "")
+    if not isinstance(command, str):
+        raise ConfigError(f"{CONFIG_NAME}: [notify] command must be a string (a shell command)")
+    events = raw.get("events", list(EVENTS))
+    if not isinstance(events, list) or any(e not in EVENTS for e in events):
+        raise ConfigError(
+            f"{CONFIG_NAME}: [notify] events must be a list of {', '.join(EVENTS)} — got {events!r}"
+        )
+    timeout = _number(raw.get("timeout_s", 30.0), "[notify] timeout_s")
+    return NotifyConfig(command=command, events=tuple(events), timeout_s=timeout)

@@ -43,9 +43,10 @@ from autoresearch_tui.search.executor import (
 )
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.merge import MergePlan, merge_candidate, merge_files, tried_pairs
-from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node
+from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node, better
 from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.noise import seed_only_change
+from autoresearch_tui.search.notify import Notifier
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.policies import Policy, make_policy, policy_options
 from autoresearch_tui.search.ray_executor import run_on_ray
@@ -123,6 +124,8 @@ class Search:
             hour_usd = 0.0 if executor is not None else config.search.slot_hour_usd
             self.bandit = PersonaBandit(config.search.bandit_c, hour_usd)
         self._agent_usd: dict[str, float] = {}  # persona@backend -> its agent calls' dollars
+        self.notifier = Notifier(config.notify, lambda text: self.notice(text, "warning"))
+        self._notified_best: Node | None = None  # the confirmed best last notified
         self._merge_tried: set[frozenset[str]] = set()
         self._new_run = False
         self.busy: dict[str, Slot] = {}  # node id -> slot it runs on
@@ -192,6 +195,40 @@ class Search:
 
     def notice(self, text: str, level: str = "info") -> None:
         self.emit(Notice(text, level))
+        if level == "error":
+            self.notifier.send("error", f"{self.config.root.name}: {text}")
+
+    def _notify_best(self) -> None:
+        """Tell [notify] when the confirmed best beats the one it last told of."""
+        best, last = self.tree.best(confirmed=True), self._notified_best
+        if best is None or best.id == ROOT_ID or (last is not None and best.id == last.id):
+            return
+        mean = self.tree.metric_mean(best.id)
+        last_mean = self.tree.metric_mean(last.id) if last is not None else None
+        if mean is None or (last_mean is not None and not better(mean, last_mean, self.goal)):
+            return  # a best that lost its confirmation falls back: that is not news
+        self._notified_best = best
+        delta = self.tree.delta_base(best)
+        self.notifier.send(
+            "best",
+            f"{self.config.root.name}: new confirmed best {best.id} {self.config.target.metric} "
+            f"{mean:.6g}"
+            + (f" ({delta:+.4g} vs base)" if delta is not None else "")
+            + f" — {best.description} ({best.persona})",
+        )
+
+    def _notify_stopped(self) -> None:
+        best = self.tree.best()
+        ran = sum(1 for n in self.tree if n.kind != "root" and n.status in FINISHED)
+        text = f"{self.config.root.name}: search stopped after {ran} experiments"
+        mean = self.tree.metric_mean(best.id) if best is not None else None
+        if best is not None and mean is not None:
+            delta = self.tree.delta_base(best)
+            text += f"; best {best.id} {self.config.target.metric} {mean:.6g}"
+            text += f" ({delta:+.4g} vs base)" if delta is not None and best.id != ROOT_ID else ""
+        if self.store_error:
+            text += f" — {self.store_error}"
+        self.notifier.send("stopped", text)
 
     async def _save(self, node: Node) -> None:
         self.tree.touch()  # every change to a node passes through here
@@ -291,6 +328,7 @@ class Search:
             ) from None
         self.tree = Tree(self.goal, nodes, required_samples=1 + self.config.search.confirm_runs)
         self._merge_tried |= tried_pairs(self.tree)
+        self._notified_best = self.tree.best(confirmed=True)  # a resume tells only what is new
         for node in nodes:
             self.emit(NodeChanged(copy.copy(node)))
         if self._new_run:  # noise control: the base runs k times, on free slots in parallel
@@ -312,6 +350,9 @@ class Search:
                 await self._wake.wait()
         finally:
             await self._shutdown()
+            if self.store is not None:  # it opened
+                self._notify_stopped()
+            await self.notifier.drain()
         if self.store_error:
             raise StoreFailed(self.store_error)
 
@@ -807,6 +848,7 @@ class Search:
         )
         if not requeue:
             self._finished_runs += 1
+            self._notify_best()
             await self._maybe_confirm()
         self.busy.pop(node.id, None)
         self._runs.pop(node.id, None)
