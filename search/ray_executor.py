@@ -36,7 +36,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from autoresearch_tui.search.executor import GRACE_S, RunResult, command_argv, experiment_env
+from autoresearch_tui.search.executor import (
+    GRACE_S,
+    RunResult,
+    command_argv,
+    experiment_env,
+    kill_group,
+)
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.slots import Slot
 
@@ -154,24 +160,19 @@ def remote_run(
         yield "end", (returncode, timed_out, elapsed, files)
     finally:  # also on cancellation (KeyboardInterrupt in the task)
         if proc is not None:
-            _kill_group(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(GRACE_S)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def _stop(proc: subprocess.Popen) -> None:
-    _kill_group(proc.pid, signal.SIGTERM)
+    kill_group(proc.pid, signal.SIGTERM)
     try:
         proc.wait(GRACE_S)
     except subprocess.TimeoutExpired:
         pass
-    _kill_group(proc.pid, signal.SIGKILL)
+    kill_group(proc.pid, signal.SIGKILL)
 
 
 async def run_on_ray(
