@@ -24,7 +24,7 @@ from pathlib import Path
 
 from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
 from autoresearch_tui.search.model import Node
-from autoresearch_tui.search.runlock import WorkspaceBusy
+from autoresearch_tui.search.runlock import WorkspaceBusy, busy, runner_pid
 from autoresearch_tui.search.store import StoreFailed
 
 SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
@@ -98,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = parse_agents(args.agents) if args.agents else config.agents
     if args.max_experiments is not None and args.max_experiments < 0:
         raise UsageError("--max-experiments must be >= 0")
+    if config.search.executor == "ray" and (pid := runner_pid(config.state_dir)):
+        raise busy(config.state_dir, pid)  # before joining (or starting) a Ray cluster
     try:
         policy = make_policy(args.policy or config.search.policy)
         slots = configured_slots(config.search, args.slots)

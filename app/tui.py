@@ -16,9 +16,11 @@ the same tree, curves, logs and slots, read-only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +65,7 @@ LOG_TAIL_LINES = 200
 TOTALS_EVERY_S = 5.0  # tokens and cost from the calls table
 POINTS_CACHE = 400  # nodes whose loss points are kept in memory
 WATCH_EVERY_S = 1.0  # state.db polls while watching another process's search
+WATCH_OPEN_TRIES = 20  # every 0.5 s: a runner that just took the lock writes state.db soon
 
 
 # -- messages from the scheduler -----------------------------------------------------------
@@ -195,6 +198,7 @@ class ResearchApp(App[int]):
         self.watching = 0  # pid of the process whose search this app only shows
         self._watched: dict[str, tuple] = {}  # node versions at the last poll (store thread)
         self._watch_ended = False  # the watched process has exited
+        self._watch_error = False  # the last poll could not read state.db
         self.tree_view = SearchTree(self.model, clock=clock, id="tree")
         self._slots_bar = SlotsBar(id="slots")
         self.pane = NodePane(id="pane")
@@ -269,10 +273,16 @@ class ResearchApp(App[int]):
     async def _watch(self, search: Search, pid: int) -> None:
         """Show the search that process `pid` runs here, read-only, from state.db."""
         config = search.config
-        await self._io(self._store_thread, self._open_readers, config)
-        meta = self._store.get_meta
-        search.run_name = await self._io(self._store_thread, meta, "run") or ""
-        search.base_commit = await self._io(self._store_thread, meta, "base") or ""
+        for attempt in range(WATCH_OPEN_TRIES):  # the runner may not have written it yet
+            try:
+                meta = await self._io(self._store_thread, self._open_watched, config)
+                break
+            except (sqlite3.Error, OSError) as exc:
+                if attempt == WATCH_OPEN_TRIES - 1:
+                    self._fail(f"could not read the run that pid {pid} runs: {exc}")
+                    return
+                await asyncio.sleep(0.5)
+        search.run_name, search.base_commit = meta
         holder = f"pid {pid}" if pid else "another process"
         self.sub_title = f"{config.root.name} · run {search.run_name} · watching {holder}"
         self.watching = pid or -1
@@ -285,10 +295,23 @@ class ResearchApp(App[int]):
         await self._poll_watched()
         self.set_interval(WATCH_EVERY_S, self._poll_watched, name="watch")
 
+    def _open_watched(self, config: Config) -> tuple[str, str]:
+        """Open the readers (once) and read the run's name and base commit."""
+        if self._store is None:
+            self._open_readers(config)
+        return self._store.get_meta("run") or "", self._store.get_meta("base") or ""
+
     async def _poll_watched(self) -> None:
         if self._store is None:
             return
-        changed = await self._io(self._store_thread, self._watched_changes)
+        try:
+            changed = await self._io(self._store_thread, self._watched_changes)
+        except (sqlite3.Error, OSError) as exc:  # moved aside, a damaged file: say it once
+            if not self._watch_error:
+                self._watch_error = True
+                self.notify(f"could not read the watched run: {exc}", severity="error")
+            return
+        self._watch_error = False
         if changed:
             self.apply_nodes(changed)
         running = [n for n in self._charted_ids() if n in self.model.running_ids]
@@ -625,7 +648,16 @@ class ResearchApp(App[int]):
         if self.search is None or not self.ready.is_set():
             self.notify("the search is not open yet", severity="warning")
             return None
+        if self._search_stopped():
+            self.notify(
+                "the search has stopped — start autoresearch-tui here again to resume it",
+                severity="warning",
+            )
+            return None
         return self.search
+
+    def _search_stopped(self) -> bool:
+        return self.run_task is not None and self.run_task.done()
 
     async def on_search_tree_node_action(self, message: SearchTree.NodeAction) -> None:
         action, nid = message.action, message.node_id
@@ -639,11 +671,17 @@ class ResearchApp(App[int]):
                 return
         if nid is None or nid not in self.model:
             return
-        if action in ("export", "export_best") and self.watching:
-            await self.export(nid)  # read-only: works while watching
+        if action in ("export", "export_best") and (self.watching or self._search_stopped()):
+            await self.export(nid)  # read-only: works while watching, or once stopped
             return
         if (search := self._need_search()) is None:
             return
+        try:
+            await self._node_action(search, action, nid)
+        except sqlite3.Error:
+            pass  # state.db cannot be written: the search stopped and its notice says so
+
+    async def _node_action(self, search: Search, action: str, nid: str) -> None:
         node = self.model[nid]
         if action == "prune":
             if node.kind == "root":
@@ -688,8 +726,9 @@ class ResearchApp(App[int]):
         except Exception as exc:
             self.notify(f"export failed: {exc}", severity="error")
             return None
-        if not self.watching:  # a watcher writes nothing to the watched run's state.db
-            await search.record("export", nid, path=str(path))
+        if not self.watching and not self._search_stopped():  # a watcher writes nothing
+            with contextlib.suppress(sqlite3.Error):  # a failing store says so itself
+                await search.record("export", nid, path=str(path))
         self.notify(
             f"exported {nid} → {path}\napply with: git apply {path}", title="export", timeout=12
         )
@@ -734,7 +773,10 @@ class ResearchApp(App[int]):
         async def done(text: str | None) -> None:
             if not text:
                 return
-            await search.add_hint(text)
+            try:
+                await search.add_hint(text)
+            except sqlite3.Error:
+                return  # state.db cannot be written: the search stopped and says so
             self.notify(f"hint added — the agents see it from their next proposal:\n{text}")
 
         self.push_screen(
@@ -750,7 +792,10 @@ class ResearchApp(App[int]):
     async def action_pause(self) -> None:
         if (search := self._need_search()) is None:
             return
-        await search.set_paused(not search.paused)
+        try:
+            await search.set_paused(not search.paused)
+        except sqlite3.Error:
+            return  # state.db cannot be written: the search stopped and says so
         if search.paused:
             self.notify("paused: running experiments finish, no new ones start")
         else:

@@ -205,10 +205,20 @@ def _search(raw: dict[str, Any]) -> SearchConfig:
         uct_c=_number(raw.get("uct_c", 0.5), "[search] uct_c"),
         bandit=_bool(raw.get("bandit", False), "[search] bandit"),
         bandit_c=_number(raw.get("bandit_c", 0.5), "[search] bandit_c"),
-        slot_hour_usd=_number(raw.get("slot_hour_usd", 2.0), "[search] slot_hour_usd"),
+        slot_hour_usd=_slot_price(raw.get("slot_hour_usd", 2.0)),
         executor=executor,
         ray_address=address,
     )
+
+
+def _slot_price(value: Any) -> float:
+    price = _number(value, "[search] slot_hour_usd")
+    if price == 0:  # free slots would make a free persona's experiments cost nothing
+        raise ConfigError(
+            f"{CONFIG_NAME}: [search] slot_hour_usd must be > 0 — the slots' time is what the "
+            "bandit weighs agent dollars against; use e.g. 0.01 if yours cost nothing"
+        )
+    return price
 
 
 def _bool(value: Any, where: str) -> bool:

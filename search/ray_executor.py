@@ -82,14 +82,22 @@ def _check_reachable(address: str) -> None:
 
 
 def ray_slots(address: str, count: int | None = None, cpu_threads: int = 0) -> list[Slot]:
-    """One slot per GPU of the cluster, else CPU slots that split its CPUs."""
-    resources = connect(address).cluster_resources()
-    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+    """One slot per GPU of the cluster; without GPUs, one CPU slot per machine, each as
+    many threads as the smallest machine has (a task runs on one machine)."""
+    machines = [n["Resources"] for n in connect(address).nodes() if n.get("Alive")]
+    gpus = sum(int(m.get("GPU", 0)) for m in machines)
     if gpus:
-        n = count or gpus
-        return [Slot(name=f"ray-gpu{i}", remote="gpu") for i in range(n)]
-    n = count or 1
-    threads = cpu_threads or max(1, cpus // n)
+        return [Slot(name=f"ray-gpu{i}", remote="gpu") for i in range(count or gpus)]
+    smallest = min((int(m.get("CPU", 0)) for m in machines), default=0)
+    if smallest < 1:
+        raise ValueError(f"the Ray cluster at {address!r} has no machine with a CPU to run on")
+    n = count or len(machines)
+    threads = cpu_threads or max(1, min(smallest, smallest * len(machines) // n))
+    if threads > smallest:
+        raise ValueError(
+            f"[search] cpu_threads = {threads} but the smallest Ray machine has {smallest} "
+            f"CPUs — set cpu_threads to {smallest} or fewer"
+        )
     return [Slot(name=f"ray-cpu{i}", threads=threads, remote="cpu") for i in range(n)]
 
 
@@ -202,12 +210,21 @@ async def run_on_ray(
     end: tuple[int, bool, float, dict[str, bytes]] | None = None
 
     async def consume() -> None:
-        nonlocal end
-        async for ref in generator:
+        nonlocal end, start
+        deadline = None  # from the start on: time in Ray's queue is not run time
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ref = await asyncio.wait_for(generator.__anext__(), left)
+            except StopAsyncIteration:
+                return
             kind, value = await ref
             if kind == "start":
+                start = time.monotonic()
+                deadline = start + timeout_s + LOST_AFTER_S
                 pid, host = value
                 log.write(f"[autoresearch-tui] running on {host} (pid {pid})\n".encode())
+                log.flush()
                 on_start(pid)
             elif kind == "out":
                 log.write(value)
@@ -219,7 +236,7 @@ async def run_on_ray(
 
     with log_path.open("ab") as log:
         try:
-            await asyncio.wait_for(consume(), timeout_s + LOST_AFTER_S)
+            await consume()
         except TimeoutError:
             ray.cancel(generator)
             log.write(b"\n[autoresearch-tui] the Ray task did not end: cancelled\n")

@@ -21,6 +21,17 @@ class WorkspaceBusy(RuntimeError):
         self.pid = pid
 
 
+def busy(state_dir: Path, pid: int) -> WorkspaceBusy:
+    """The error for a workspace that process `pid` (0: unknown) runs."""
+    holder, root = str(pid or "?"), state_dir.parent
+    return WorkspaceBusy(
+        f"another autoresearch-tui (pid {holder}) is running the search in {root}; "
+        f"stop it first (Ctrl+C in its window, or kill {holder}), or watch it with "
+        f"`autoresearch-tui {root}` or `autoresearch-tui status {root}`",
+        pid,
+    )
+
+
 def take_runner_lock(state_dir: Path) -> int:
     """Lock `state_dir` for this process; return the descriptor to `release` later."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -31,16 +42,12 @@ def take_runner_lock(state_dir: Path) -> int:
     except BlockingIOError:
         text = os.read(fd, 32).decode(errors="replace").strip()
         os.close(fd)
-        pid = int(text) if text.isdigit() else 0
-        holder, root = str(pid or "?"), state_dir.parent
-        raise WorkspaceBusy(
-            f"another autoresearch-tui (pid {holder}) is running the search in {root}; "
-            f"stop it first (Ctrl+C in its window, or kill {holder}), or watch it with "
-            f"`autoresearch-tui {root}` or `autoresearch-tui status {root}`",
-            pid,
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        raise busy(state_dir, int(text) if text.isdigit() else 0) from None
+    try:  # the pid is for messages only: a full disk must not stop the runner here
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass
     return fd
 
 
@@ -57,10 +64,10 @@ def runner_pid(state_dir: Path) -> int:
         locks = Path("/proc/locks").read_text()
     except OSError:
         return 0
-    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     for line in locks.splitlines():
         fields = line.split()  # "1: FLOCK  ADVISORY  WRITE <pid> <maj:min:inode> 0 EOF"
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == key:
+        # the inode alone: the device numbers differ from stat's on btrfs subvolumes
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{st.st_ino}"):
             text = path.read_text().strip()  # the holder's own pid (its pid namespace)
             return int(text) if text.isdigit() else int(fields[4])
     return 0

@@ -168,9 +168,11 @@ class Search:
         if self.store_error:
             return
         path = self.config.state_dir / "state.db"
+        disk = any(w in str(exc) for w in ("full", "I/O", "readonly"))
+        fix = "free disk space (or fix the file system)" if disk else "fix that"
         self.store_error = (
-            f"cannot write {path} ({exc}) — free disk space (or fix the file system), then "
-            "start again: the search resumes from what was saved"
+            f"cannot write {path} ({exc}) — {fix}, then start again: the search resumes "
+            "from what was saved"
         )
         self.notice(self.store_error, "error")
         self.stop()
@@ -332,8 +334,12 @@ class Search:
         for node in nodes:
             self.emit(NodeChanged(copy.copy(node)))
         if self._new_run:  # noise control: the base runs k times, on free slots in parallel
-            for _ in range(self.config.search.base_runs - 1):
-                await self.rerun(ROOT_ID)
+            try:
+                for _ in range(self.config.search.base_runs - 1):
+                    await self.rerun(ROOT_ID)
+            except sqlite3.Error:  # a full disk already: say so, let the workspace go
+                await self._shutdown()
+                raise StoreFailed(self.store_error) from None
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> None:

@@ -305,3 +305,21 @@ async def test_resume_shows_the_same_tree_prunes_and_boosts(workspace: Path) -> 
         assert "✂" in row_text(again, nid) and "▲3" in row_text(again, nid)
         assert again.search.paused  # a pause survives a restart
         assert [e["kind"] for e in events(workspace, "resume")]
+
+
+async def test_after_the_search_stops_actions_say_so_and_export_still_works(
+    workspace: Path,
+) -> None:
+    app = make_app(workspace, max_experiments=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, finished(app, 3), what="3 experiments")
+        app.search.stop()  # as a full disk's StoreFailed does
+        await wait_for(pilot, lambda: app.run_task.done(), what="the search to stop")
+        nid = await select_experiment(pilot, app)
+        await pilot.press("p", "b", "r", "space")
+        assert sum("here again to resume it" in n for n in notes(app)) == 4
+        await pilot.press("e")
+        patch = workspace / ".autoresearch" / "exports" / f"{nid}.patch"
+        await wait_for(pilot, patch.exists, what="the exported patch")
+        assert app.is_running  # nothing raised into Textual
+    assert events(workspace, "prune") == [] and events(workspace, "export") == []

@@ -73,6 +73,14 @@ def test_reads_every_field(workspace: Path) -> None:
             lambda t: t.replace('backend = "mutator"', 'backend = "gemini"'),
             "backend 'gemini' is unknown",
         ),
+        (
+            lambda t: t.replace("slots  = 2", "slots  = 2\nslot_hour_usd = 0"),
+            "slot_hour_usd must be > 0",
+        ),
+        (
+            lambda t: t.replace("slots  = 2", 'slots  = 2\nexecutor = "slurm"'),
+            "executor 'slurm' is unknown — use local or ray",
+        ),
         (lambda t: t.replace("[target]", "[target"), "fix the TOML syntax"),
         (lambda t: t + "\nmetric_regex = 'no group'\n", "needs one group"),
     ],
