@@ -85,6 +85,13 @@ def ray_slots(address: str, count: int | None = None, cpu_threads: int = 0) -> l
     """One slot per GPU of the cluster; without GPUs, one CPU slot per machine, each as
     many threads as the smallest machine has (a task runs on one machine)."""
     machines = [n["Resources"] for n in connect(address).nodes() if n.get("Alive")]
+    return slots_on(machines, address, count, cpu_threads)
+
+
+def slots_on(
+    machines: list[dict[str, float]], address: str, count: int | None, cpu_threads: int
+) -> list[Slot]:
+    """`ray_slots` for these machines' resources (`ray.nodes()[i]["Resources"]`)."""
     gpus = sum(int(m.get("GPU", 0)) for m in machines)
     if gpus:
         return [Slot(name=f"ray-gpu{i}", remote="gpu") for i in range(count or gpus)]

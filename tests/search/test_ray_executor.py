@@ -17,6 +17,7 @@ from synthetic import TOML, ScriptedProposer, git, make_workspace, set_knob
 
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.policies import make_policy
+from autoresearch_tui.search.ray_executor import slots_on
 from autoresearch_tui.search.scheduler import Search
 from autoresearch_tui.search.store import Store
 
@@ -133,3 +134,17 @@ def test_an_unreachable_cluster_is_a_one_line_error(tmp_path: Path) -> None:
         out.stderr.count("\n") == 1
         and "cannot reach the Ray cluster at '127.0.0.1:9'" in out.stderr
     )
+
+
+def test_slots_fit_one_machine_each() -> None:
+    two = [{"CPU": 4.0}, {"CPU": 2.0}]
+    assert [(s.name, s.threads) for s in slots_on(two, "x", None, 0)] == [
+        ("ray-cpu0", 2), ("ray-cpu1", 2),  # one per machine, as many threads as the smaller
+    ]  # fmt: skip
+    assert {s.threads for s in slots_on(two, "x", 4, 0)} == {1}
+    with pytest.raises(ValueError, match="smallest Ray machine has 2 CPUs"):
+        slots_on(two, "x", None, 3)
+    gpus = [{"CPU": 16.0, "GPU": 8.0}, {"CPU": 16.0, "GPU": 8.0}]
+    assert [s.remote for s in slots_on(gpus, "x", None, 0)] == ["gpu"] * 16
+    with pytest.raises(ValueError, match="no machine with a CPU"):
+        slots_on([], "x", None, 0)
