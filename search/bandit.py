@@ -4,7 +4,8 @@ Each persona's record is the sum of its *confirmed* gains (Tree.gain of its node
 gain_state is "confirmed", in metric units) and what it cost, in dollars: its agent
 calls (`calls.cost_usd`, failed proposals included) plus the slot time its experiments
 took at `[search] slot_hour_usd`. An experiment with no run time yet (in flight, so that
-parallel picks spread) counts as the tree's mean run time. Costs are then expressed in
+parallel picks spread) counts as the tree's mean run time (before any run has finished:
+the experiment timeout). Costs are then expressed in
 experiments' worth: dollars / (all dollars / all experiments), so with equal costs one
 experiment is one unit, and with nothing priced the cost is the experiment count.
 
@@ -46,14 +47,17 @@ def persona_key(persona: str, backend: str) -> str:
 
 
 def records(
-    tree: Tree, agent_usd: Mapping[str, float] | None = None, slot_hour_usd: float = 0.0
+    tree: Tree,
+    agent_usd: Mapping[str, float] | None = None,
+    slot_hour_usd: float = 0.0,
+    default_run_s: float = 0.0,
 ) -> dict[str, Record]:
     """persona@backend -> its record of confirmed gains and costs; `agent_usd` is the
     dollars of each one's agent calls."""
     spread = tree.noise_spread()
     out: dict[str, Record] = {key: Record() for key in agent_usd or {}}
     all_hours = [n.run_seconds / 3600 for n in tree if n.run_seconds is not None]
-    mean_hours = sum(all_hours) / len(all_hours) if all_hours else 0.0
+    mean_hours = sum(all_hours) / len(all_hours) if all_hours else default_run_s / 3600
     for node in tree:
         if node.kind in ("root", "rerun", "merge"):
             continue
@@ -76,9 +80,10 @@ def records(
 
 
 class PersonaBandit:
-    def __init__(self, c: float = 0.5, slot_hour_usd: float = 0.0):
+    def __init__(self, c: float = 0.5, slot_hour_usd: float = 0.0, default_run_s: float = 0.0):
         self.c = c
         self.slot_hour_usd = slot_hour_usd
+        self.default_run_s = default_run_s  # an experiment's run time before any is known
 
     def scores(
         self,
@@ -87,7 +92,7 @@ class PersonaBandit:
         agent_usd: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
         """Proposer label -> score (see the module docstring)."""
-        recs = records(tree, agent_usd, self.slot_hour_usd)
+        recs = records(tree, agent_usd, self.slot_hour_usd, self.default_run_s)
         mine = {p.spec.label: recs.get(_key(p), Record()) for p in proposers}
         total_cost = sum(r.cost for r in mine.values())
         pooled = sum(r.gains for r in mine.values()) / max(total_cost, 1.0)

@@ -122,7 +122,7 @@ class Search:
         self.bandit: PersonaBandit | None = None
         if config.search.bandit:  # an in-process executor's run times mean nothing: unpriced
             hour_usd = 0.0 if executor is not None else config.search.slot_hour_usd
-            self.bandit = PersonaBandit(config.search.bandit_c, hour_usd)
+            self.bandit = PersonaBandit(config.search.bandit_c, hour_usd, config.target.timeout_s)
         self._agent_usd: dict[str, float] = {}  # persona@backend -> its agent calls' dollars
         self.notifier = Notifier(config.notify, lambda text: self.notice(text, "warning"))
         self._notified_best: Node | None = None  # the confirmed best last notified

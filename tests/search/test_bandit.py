@@ -108,6 +108,10 @@ def test_costs_are_agent_dollars_plus_slot_time_in_experiments_worth() -> None:
     assert math.isclose(a.cost, usd_a / unit) and math.isclose(b.cost, usd_b / unit)
     assert math.isclose(c.cost, usd_c / unit) and c.experiments == 0
     assert math.isclose(a.cost + b.cost + c.cost, 6.0)
+    # before any run has a time, one in flight is priced at the timeout: picks still spread
+    fresh = hand_built()
+    early = records(fresh, {"a@scripted": 1.50}, slot_hour_usd=3.0, default_run_s=600)
+    assert math.isclose(early["b@scripted"].usd, 3.0 * 3 * 600 / 3600)
     # a's gain cost it far more than b's runs: priced, the bandit's rate for a drops
     pa, pb = ScriptedProposer([], persona="a"), ScriptedProposer([], persona="b")
     priced = PersonaBandit(0.5, slot_hour_usd=3.0).scores(tree, [pa, pb], {"a@scripted": 30.0})
