@@ -136,3 +136,24 @@ def set_knob(name: str, value: object) -> list[tuple[str, str]]:
     """A replacement that changes one of train.py's KNOBS."""
     defaults = {"crash": False, "hang_s": 0.0, "touch_readonly": False, "nan": False}
     return [(f"{name}={defaults[name]!r}", f"{name}={value!r}")]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live processes with `marker` (`AR_RUN=...`, `AR_NODE=...`) in their environment."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in env and alive(int(proc.name)):
+            pids.append(int(proc.name))
+    return pids

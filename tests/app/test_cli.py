@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from synthetic import TOML, git, true_metric
+from synthetic import TOML, alive, git, marked_pids, true_metric
 
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec
@@ -40,25 +40,9 @@ def slow_workspace(ws: Path, hang_s: float) -> None:
     git(ws, "commit", "-qam", "slow runs")
 
 
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for a reaper is dead)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def experiment_pids(run: str) -> list[int]:
     """Live processes started by the engine for `run` (found by their environment)."""
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            env = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"AR_RUN={run}".encode() in env and alive(int(proc.name)):
-            pids.append(int(proc.name))
-    return pids
+    return marked_pids(f"AR_RUN={run}")
 
 
 def test_headless_run_status_and_export_reproduce_the_metric(

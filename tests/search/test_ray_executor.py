@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import ray
-from synthetic import TOML, ScriptedProposer, git, make_workspace, set_knob
+from synthetic import TOML, ScriptedProposer, git, make_workspace, marked_pids, set_knob
 
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.policies import make_policy
@@ -35,20 +35,6 @@ def cluster() -> None:
 def ray_workspace(tmp_path: Path, timeout_s: int = 30) -> Path:
     toml = RAY_TOML.replace("timeout_s = 30", f"timeout_s = {timeout_s}")
     return make_workspace(tmp_path / "ws", toml=toml)
-
-
-def marked(marker: str) -> list[int]:
-    """Live processes whose environment holds `marker` (the remote commands: same machine)."""
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            env = (proc / "environ").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in env and state != "Z":
-            pids.append(int(proc.name))
-    return pids
 
 
 def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path) -> None:
@@ -91,7 +77,7 @@ def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path)
         range(5)
     )
     assert "killed after the 3s timeout" in (logs / f"{hang.id}.log").read_text()
-    assert marked(f"AR_NODE={hang.id}") == []  # the hung command's group is gone
+    assert marked_pids(f"AR_NODE={hang.id}") == []  # the hung command's group is gone
     assert len(git(ws, "worktree", "list").splitlines()) == 1
 
 
@@ -109,12 +95,12 @@ def test_a_prune_cancels_the_ray_task_and_kills_its_command(cluster: None, tmp_p
             await asyncio.sleep(0.05)
         hung = next(n for n in s.tree if "hang_s" in n.description)
         marker = f"AR_NODE={hung.id}"
-        assert marked(marker)  # it runs, in a Ray worker's process group
+        assert marked_pids(marker)  # it runs, in a Ray worker's process group
         await s.prune(hung.id)
         deadline = time.monotonic() + 15
-        while marked(marker) and time.monotonic() < deadline:
+        while marked_pids(marker) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert marked(marker) == []
+        assert marked_pids(marker) == []
         await task
         return s
 

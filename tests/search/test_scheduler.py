@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import git as gitpython
-from synthetic import TOML, ScriptedProposer, git, set_knob
+from synthetic import TOML, ScriptedProposer, alive, git, set_knob
 
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
@@ -270,12 +270,6 @@ def test_open_kills_strays_whose_pid_never_reached_the_store(workspace: Path) ->
 
     from autoresearch_tui.search.executor import experiment_env
 
-    def running(pid: int) -> bool:  # a zombie waiting for its reaper is dead
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
-
     state = workspace / ".autoresearch"
     state.mkdir(exist_ok=True)
     marker = {"AR_STATE_DIR": str(state.resolve())}
@@ -289,9 +283,9 @@ def test_open_kills_strays_whose_pid_never_reached_the_store(workspace: Path) ->
         run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0))
         assert stray.wait(timeout=5) == -9
         deadline = time.time() + 5
-        while running(grandchild) and time.time() < deadline:
+        while alive(grandchild) and time.time() < deadline:
             time.sleep(0.05)  # SIGKILL is delivered asynchronously
-        assert not running(grandchild)
+        assert not alive(grandchild)
         assert elsewhere.poll() is None  # another workspace's experiment is not ours to kill
     finally:
         for proc in (stray, elsewhere):
