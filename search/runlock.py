@@ -40,15 +40,21 @@ def take_runner_lock(state_dir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        text = os.read(fd, 32).decode(errors="replace").strip()
+        pid = _written_pid(os.read(fd, 32))
         os.close(fd)
-        raise busy(state_dir, int(text) if text.isdigit() else 0) from None
+        raise busy(state_dir, pid) from None
     try:  # the pid is for messages only: a full disk must not stop the runner here
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except OSError:
         pass
     return fd
+
+
+def _written_pid(data: bytes) -> int:
+    """The pid a runner wrote into the lock file; 0 when it could not (a full disk)."""
+    text = data.decode(errors="replace").strip()
+    return int(text) if text.isdigit() else 0
 
 
 def release(fd: int) -> None:
@@ -68,6 +74,6 @@ def runner_pid(state_dir: Path) -> int:
         fields = line.split()  # "1: FLOCK  ADVISORY  WRITE <pid> <maj:min:inode> 0 EOF"
         # the inode alone: the device numbers differ from stat's on btrfs subvolumes
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{st.st_ino}"):
-            text = path.read_text().strip()  # the holder's own pid (its pid namespace)
-            return int(text) if text.isdigit() else int(fields[4])
+            # the holder's own pid (its pid namespace), else the kernel's
+            return _written_pid(path.read_bytes()) or int(fields[4])
     return 0

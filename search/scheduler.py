@@ -151,6 +151,8 @@ class Search:
         self.store: Store | None = None
         self.git: GitWorkspace | None = None
         self._lock: int | None = None  # the workspace's runner lock while this search holds it
+        # In every experiment's env as AR_STATE_DIR: how a later start finds its strays.
+        self._state_dir_id = str(config.state_dir.resolve())
         self.store_error = ""  # set when state.db could not be written: the search stops
         self.started_at = time.time()
 
@@ -210,14 +212,17 @@ class Search:
         if mean is None or (last_mean is not None and not better(mean, last_mean, self.goal)):
             return  # a best that lost its confirmation falls back: that is not news
         self._notified_best = best
-        delta = self.tree.delta_base(best)
         self.notifier.send(
             "best",
-            f"{self.config.root.name}: new confirmed best {best.id} {self.config.target.metric} "
-            f"{mean:.6g}"
-            + (f" ({delta:+.4g} vs base)" if delta is not None else "")
-            + f" — {best.description} ({best.persona})",
+            f"{self.config.root.name}: new confirmed {self._best_text(best, mean)}"
+            f" — {best.description} ({best.persona})",
         )
+
+    def _best_text(self, best: Node, mean: float) -> str:
+        """ "best n0042 val_bpb 0.9932 (-0.0047 vs base)" for the notifications."""
+        delta = self.tree.delta_base(best) if best.id != ROOT_ID else None
+        vs_base = f" ({delta:+.4g} vs base)" if delta is not None else ""
+        return f"best {best.id} {self.config.target.metric} {mean:.6g}{vs_base}"
 
     def _notify_stopped(self) -> None:
         best = self.tree.best()
@@ -225,9 +230,7 @@ class Search:
         text = f"{self.config.root.name}: search stopped after {ran} experiments"
         mean = self.tree.metric_mean(best.id) if best is not None else None
         if best is not None and mean is not None:
-            delta = self.tree.delta_base(best)
-            text += f"; best {best.id} {self.config.target.metric} {mean:.6g}"
-            text += f" ({delta:+.4g} vs base)" if delta is not None and best.id != ROOT_ID else ""
+            text += f"; {self._best_text(best, mean)}"
         if self.store_error:
             text += f" — {self.store_error}"
         self.notifier.send("stopped", text)
@@ -268,7 +271,7 @@ class Search:
         cfg = self.config
         # What a killed runner left running, found by the marker every experiment carries
         # (its pid may never have reached state.db); no other runner has this workspace.
-        for group in marked_groups(f"AR_STATE_DIR={cfg.state_dir.resolve()}"):
+        for group in marked_groups(f"AR_STATE_DIR={self._state_dir_id}"):
             kill_group(group)
         self.store = Store(cfg.state_dir / "state.db")
         self.git = GitWorkspace(cfg.root, cfg.state_dir)
@@ -760,7 +763,7 @@ class Search:
                 "AR_SEED": str(node.seed),
                 "AR_NODE": node.id,
                 "AR_RUN": self.run_name,
-                "AR_STATE_DIR": str(self.config.state_dir.resolve()),  # finds strays
+                "AR_STATE_DIR": self._state_dir_id,  # a later start finds strays by it
             }
             if slot.remote:  # on the Ray cluster; the readonly files come back to check
                 result = await run_on_ray(
