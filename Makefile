@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: run test lint bench gpu-check clean
+.PHONY: run test lint typecheck bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,7 +27,14 @@ test: $(STAMP)
 	  || echo "tmux is not installed: the tmux end-to-end test will be skipped"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# mypy reads the code where it is installed: autoresearch_tui/<folder> links to each folder.
+typecheck: $(STAMP)
+	@mkdir -p build/typecheck/autoresearch_tui
+	@for d in app search agents trainer briefs; do ln -sfn ../../../$$d build/typecheck/autoresearch_tui/$$d; done
+	$(BIN)/mypy
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -40,4 +47,4 @@ gpu-check: $(STAMP)
 	$(BIN)/python -m autoresearch_tui.trainer.gpu_check
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .mypy_cache

@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:  # also when a full disk stopped it (StoreFailed goes on to main())
         if search.run_name:  # it opened
             print(printer.summary(time.monotonic() - start), flush=True)
-    return 130 if search._stopping and search.max_experiments != search.started else 0
+    return 130 if search.stopping and search.max_experiments != search.started else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -273,9 +273,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "overhead":
-        from autoresearch_tui.app.bench_overhead import main as bench_main
+        from autoresearch_tui.app.bench.overhead import main as bench_main
     else:
-        from autoresearch_tui.app.bench_search import main as bench_main
+        from autoresearch_tui.app.bench.search import main as bench_main
     return bench_main(args.rest)
 
 

@@ -74,6 +74,22 @@ class Config:
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
+    @property
+    def db_path(self) -> Path:
+        return state_db_path(self.root)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def log_path(self, node: str) -> Path:
+        return self.log_dir / f"{node}.log"
+
+
+def state_db_path(root: Path) -> Path:
+    """`.autoresearch/state.db` of the workspace at `root` (whether or not it exists)."""
+    return root / STATE_DIR / "state.db"
+
 
 def _check_keys(table: dict[str, Any], allowed: list[str], where: str) -> None:
     for key in table:

@@ -247,6 +247,11 @@ class Search:
         self._wake.set()
 
     @property
+    def stopping(self) -> bool:
+        """A stop was asked for (the user, a signal, a failed base or a store failure)."""
+        return self._stopping
+
+    @property
     def log_dir(self) -> Path:
         return self.config.state_dir / "logs"
 

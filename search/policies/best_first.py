@@ -14,7 +14,7 @@ node (boost > 1) weighs at least what the best would, times its boost: the user'
 always has teeth. A crashed node may get one debug child, weighted at half its parent's
 value (before the parent's children penalty, so a busy parent does not starve its fixes).
 
-Tuned on the search benchmark's landscapes (app/bench_search.py): against the ratchet,
+Tuned on the search benchmark's landscapes (app/bench/search.py): against the ratchet,
 this rule (lam = 2, the best as reference, the noise as scale) ended lower than the
 earlier rule (the median as reference, the MAD as scale), which spread its experiments
 over too many nodes for a budget of ~60.

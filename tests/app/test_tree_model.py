@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 
-from autoresearch_tui.app.bench_tui import synthetic_nodes
+from autoresearch_tui.app.bench.tui import synthetic_nodes
 from autoresearch_tui.app.widgets.tree_model import TreeModel
 from autoresearch_tui.search.model import Node, node_index
 from autoresearch_tui.search.tree import Tree

@@ -117,7 +117,7 @@ async def test_demo_workspace_is_prepared_in_a_worker(
 async def test_new_nodes_keep_the_cursor_line_and_folds() -> None:
     """The viewer alone (no search): nodes arrive through the bridge as the scheduler
     sends them; the selected node stays on its screen line, folds stay folded."""
-    from autoresearch_tui.app.bench_tui import synthetic_nodes
+    from autoresearch_tui.app.bench.tui import synthetic_nodes
 
     nodes = synthetic_nodes(400, seed=5)
     app = ResearchApp(None, clock=lambda: 0.0)

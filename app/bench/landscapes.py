@@ -59,7 +59,7 @@ class Landscape:
         lines += [
             "",
             'if __name__ == "__main__":',
-            "    from autoresearch_tui.search.landscapes import run_script",
+            "    from autoresearch_tui.app.bench.landscapes import run_script",
             "",
             f'    run_script({self.name!r}, globals(), int(os.environ.get("AR_SEED", "0")))',
             "",

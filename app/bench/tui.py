@@ -1,6 +1,6 @@
 """TUI benchmark: key-press latency and the cost of a new node with a 5,000-node tree.
 
-    python -m autoresearch_tui.app.bench_tui [--nodes 5000] [--keys 200] [--adds 200]
+    python -m autoresearch_tui.app.bench.tui [--nodes 5000] [--keys 200] [--adds 200]
                                              [--no-baseline] [--json]
 
 Builds a synthetic in-memory tree (best-first shaped: most children hang off recent,
@@ -178,7 +178,7 @@ async def bench_textual_tree(nodes_count: int, adds: int = 20) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autoresearch_tui.app.bench_tui")
+    parser = argparse.ArgumentParser(prog="python -m autoresearch_tui.app.bench.tui")
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--adds", type=int, default=200)

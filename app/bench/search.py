@@ -3,7 +3,7 @@
 Every policy gets the same experiment budget, slots and agents. Two suites:
 
 * `landscapes` (default): synthetic targets whose true metric is a known function of
-  the editable constants (search/landscapes.py). It runs the real scheduler (`Search`),
+  the editable constants (app/bench/landscapes.py). It runs the real scheduler (`Search`),
   policies, tree, store, git commits and mutator persona; only the experiment itself is
   an in-process function (`Search(executor=...)`) that sleeps a scaled run time and
   returns the landscape's value plus seeded Gaussian noise, so hundreds of searches fit
@@ -57,7 +57,7 @@ from autoresearch_tui.agents.proposer import (
 )
 from autoresearch_tui.search.config import Config, load_config, parse_agents
 from autoresearch_tui.search.events import Event, NodeChanged
-from autoresearch_tui.search.landscapes import LANDSCAPES, Landscape, read_constants
+from autoresearch_tui.app.bench.landscapes import LANDSCAPES, Landscape, read_constants
 from autoresearch_tui.search.model import FINISHED, Node
 from autoresearch_tui.search.policies import make_policy, policy_options
 from autoresearch_tui.search.scheduler import Search
