@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 SEARCH = re.compile(r"^\s*<{5,9} ?SEARCH\s*$")
@@ -83,109 +83,147 @@ def _path_before(lines: list[str], i: int) -> tuple[str | None, str, int]:
     return _path_of(lines[j]), lines[j].strip(), j
 
 
-def parse_reply(text: str) -> Reply:
-    """Split a reply into description, rationale and edits; raise EditError if malformed."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    problems: list[str] = []
-    edits: list[Edit] = []
-    description = rationale_first = ""
-    rationale_at = first_edit_at = -1
+def _cut_off(j: int, lines: list[str]) -> str:
+    return " (the reply ends there: was it cut off?)" if j >= len(lines) else ""
+
+
+def _collect(
+    lines: list[str], start: int, end: re.Pattern[str], stops: tuple[re.Pattern[str], ...]
+) -> tuple[list[str], int]:
+    """The lines from `start` up to the first that matches `end` (or a `stops` marker, or
+    the end of the reply), and the index where the collecting stopped."""
+    found, j = [], start
+    while j < len(lines) and not end.match(lines[j]):
+        if any(stop.match(lines[j]) for stop in stops):
+            break
+        found.append(lines[j])
+        j += 1
+    return found, j
+
+
+@dataclass
+class _Scan:
+    """What `parse_reply` has found so far as it walks the reply's lines."""
+
+    lines: list[str]
+    edits: list[Edit] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    description: str = ""
+    rationale_first: str = ""
+    rationale_at: int = -1
+    first_edit_at: int = -1  # index of the line naming the first edit's file
     last_path: str | None = None
-    last_end = -2  # line index where the previous SEARCH/REPLACE block ended
-    wrapper = ""  # the fence around SEARCH/REPLACE blocks we are in, if any
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not description and (m := DESCRIPTION.match(line)) and not edits:
-            description = _clean(m.group(1))
-        elif rationale_at < 0 and (m := RATIONALE.match(line)) and not edits:
-            rationale_at, rationale_first = i, _clean(m.group(1))
-        if wrapper and line.strip() == wrapper:
-            wrapper = ""  # the fence around SEARCH/REPLACE blocks closes
-            i += 1
-            continue
+    last_end: int = -2  # index where the previous SEARCH/REPLACE block ended
+    wrapper: str = ""  # the fence around SEARCH/REPLACE blocks we are in, if any
+
+    def header(self, i: int) -> None:
+        """DESCRIPTION: and RATIONALE: lines before the first edit."""
+        if self.edits:
+            return
+        line = self.lines[i]
+        if not self.description and (m := DESCRIPTION.match(line)):
+            self.description = _clean(m.group(1))
+        elif self.rationale_at < 0 and (m := RATIONALE.match(line)):
+            self.rationale_at, self.rationale_first = i, _clean(m.group(1))
+
+    def search_replace(self, i: int) -> int | None:
+        """The aider-style block opening at line i; the next line to read, or None when
+        the block is broken (the rest of the reply cannot be trusted)."""
+        lines, number = self.lines, len(self.edits) + 1
+        path, was, path_at = _path_before(lines, i)
+        between = [x for x in lines[self.last_end + 1 : i] if x.strip() and not FENCE.match(x)]
+        if path is None and self.last_path is not None and self.last_end >= 0 and not between:
+            path = self.last_path  # consecutive blocks for the same file
+        if path is None:
+            self.problems.append(
+                f"block {number}: no file path alone on the line before <<<<<<< SEARCH"
+                + (f" (found {was!r})" if was else "")
+            )
+        search, j = _collect(lines, i + 1, DIVIDER, (SEARCH, REPLACE))
+        if j >= len(lines) or not DIVIDER.match(lines[j]):
+            self.problems.append(
+                f"block {number}: no ======= line after the SEARCH part{_cut_off(j, lines)}"
+            )
+            return None
+        replace, j = _collect(lines, j + 1, REPLACE, (SEARCH, DIVIDER))
+        if j >= len(lines) or not REPLACE.match(lines[j]):
+            self.problems.append(
+                f"block {number}: no >>>>>>> REPLACE line closing the block{_cut_off(j, lines)}"
+            )
+            return None
+        if self.first_edit_at < 0:
+            self.first_edit_at = path_at
+        if path is not None:
+            self.edits.append(Edit(path, "\n".join(search), "\n".join(replace), number))
+            self.last_path = path
+        self.last_end = j
+        return j + 1
+
+    def fenced(self, i: int, fence: str) -> int | None:
+        """A code block opening at line i: a wrapper around SEARCH/REPLACE blocks, a whole
+        new file (after a path line) or plain text; the next line to read, or None."""
+        lines = self.lines
+        end = _fence_end(lines, i, fence)
+        body = lines[i + 1 : end] if end >= 0 else lines[i + 1 :]
+        if any(SEARCH.match(x) for x in body):
+            self.wrapper = fence
+            return i + 1
+        path = _path_of(lines[i - 1]) if i > 0 else None
+        if path is not None:
+            number = len(self.edits) + 1
+            if end < 0:
+                self.problems.append(
+                    f"block {number}: the code block with the whole of {path} is not "
+                    "closed (was the reply cut off?)"
+                )
+                return None
+            if self.first_edit_at < 0:
+                self.first_edit_at = i - 1
+            self.edits.append(Edit(path, None, "\n".join(body), number))
+        return (end + 1) if end >= 0 else len(lines)
+
+    def step(self, i: int) -> int | None:
+        """Read the line at i; the next line to read, or None to stop."""
+        self.header(i)
+        line = self.lines[i]
+        if self.wrapper and line.strip() == self.wrapper:
+            self.wrapper = ""  # the fence around SEARCH/REPLACE blocks closes
+            return i + 1
         if SEARCH.match(line):
-            number = len(edits) + 1
-            path, was, path_at = _path_before(lines, i)
-            between = [x for x in lines[last_end + 1 : i] if x.strip() and not FENCE.match(x)]
-            if path is None and last_path is not None and last_end >= 0 and not between:
-                path = last_path  # consecutive blocks for the same file
-            if path is None:
-                problems.append(
-                    f"block {number}: no file path alone on the line before <<<<<<< SEARCH"
-                    + (f" (found {was!r})" if was else "")
-                )
-            search, replace, j = [], [], i + 1
-            while j < len(lines) and not DIVIDER.match(lines[j]):
-                if SEARCH.match(lines[j]) or REPLACE.match(lines[j]):
-                    break
-                search.append(lines[j])
-                j += 1
-            if j >= len(lines) or not DIVIDER.match(lines[j]):
-                problems.append(
-                    f"block {number}: no ======= line after the SEARCH part"
-                    + (" (the reply ends there: was it cut off?)" if j >= len(lines) else "")
-                )
-                break
-            j += 1
-            while j < len(lines) and not REPLACE.match(lines[j]):
-                if SEARCH.match(lines[j]) or DIVIDER.match(lines[j]):
-                    break
-                replace.append(lines[j])
-                j += 1
-            if j >= len(lines) or not REPLACE.match(lines[j]):
-                problems.append(
-                    f"block {number}: no >>>>>>> REPLACE line closing the block"
-                    + (" (the reply ends there: was it cut off?)" if j >= len(lines) else "")
-                )
-                break
-            if first_edit_at < 0:
-                first_edit_at = path_at
-            if path is not None:
-                edits.append(Edit(path, "\n".join(search), "\n".join(replace), number))
-                last_path = path
-            last_end = j
-            i = j + 1
-            continue
+            return self.search_replace(i)
         fence = FENCE.match(line)
         if fence and fence.group(1):
-            end = _fence_end(lines, i, fence.group(1))
-            body = lines[i + 1 : end] if end >= 0 else lines[i + 1 :]
-            if any(SEARCH.match(x) for x in body):
-                wrapper = fence.group(1)  # a fence around SEARCH/REPLACE blocks
-                i += 1
-                continue
-            path = _path_of(lines[i - 1]) if i > 0 else None
-            if path is not None:
-                number = len(edits) + 1
-                if end < 0:
-                    problems.append(
-                        f"block {number}: the code block with the whole of {path} is not "
-                        "closed (was the reply cut off?)"
-                    )
-                    break
-                if first_edit_at < 0:
-                    first_edit_at = i - 1
-                edits.append(Edit(path, None, "\n".join(body), number))
-            i = (end + 1) if end >= 0 else len(lines)
-            continue
-        i += 1
+            return self.fenced(i, fence.group(1))
+        return i + 1
+
+    def rationale(self) -> str:
+        """From the RATIONALE: line to the first edit (or the end of the reply)."""
+        if self.rationale_at < 0:
+            return ""
+        stop = self.first_edit_at if self.first_edit_at > self.rationale_at else len(self.lines)
+        rest = self.lines[self.rationale_at + 1 : stop]
+        return "\n".join([self.rationale_first, *rest]).strip()
+
+
+def parse_reply(text: str) -> Reply:
+    """Split a reply into description, rationale and edits; raise EditError if malformed."""
+    scan = _Scan(text.replace("\r\n", "\n").split("\n"))
+    i: int | None = 0
+    while i is not None and i < len(scan.lines):
+        i = scan.step(i)
     if not text.strip():
         raise EditError("the reply is empty")
-    if not description:
+    problems = scan.problems
+    if not scan.description:
         problems.insert(0, "no DESCRIPTION: line before the edits")
-    if not edits and not problems:
+    if not scan.edits and not problems:
         problems.append(
             "no edit blocks found: give each file's path alone on a line, then a "
             "<<<<<<< SEARCH / ======= / >>>>>>> REPLACE block"
         )
     if problems:
         raise EditError(problems[:MAX_ERRORS])
-    rationale = ""
-    if rationale_at >= 0:
-        stop = first_edit_at if first_edit_at > rationale_at else len(lines)
-        rationale = "\n".join([rationale_first, *lines[rationale_at + 1 : stop]]).strip()
-    return Reply(description.splitlines()[0][:200], rationale, edits)
+    return Reply(scan.description.splitlines()[0][:200], scan.rationale(), scan.edits)
 
 
 def check_path(path: str, editable: list[str], root: Path | None = None) -> str:

@@ -1,18 +1,15 @@
-"""Build a `Proposer` for each agent spec: the mutator here, the others in `backends`."""
+"""Build a `Proposer` for each agent spec (agents/backends.py holds the builders)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from autoresearch_tui.agents.mutator import Mutator
+from autoresearch_tui.agents.backends import make_backend
 from autoresearch_tui.agents.proposer import AgentSpec, Proposer
 
 
 def build_proposer(spec: AgentSpec, workspace: Path) -> Proposer:
-    if spec.backend == "mutator":
-        return Mutator(spec)
-    from autoresearch_tui.agents.backends import make_backend
-
+    """The proposer of one spec; AgentSetupError (a ValueError) when it cannot work."""
     return make_backend(spec, workspace)
 
 

@@ -10,9 +10,9 @@ retry-after) and the timeout are the SDK's, configured from the agent spec.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import anthropic
+from anthropic.types import CacheControlEphemeralParam, MessageParam
 
 from autoresearch_tui.agents.llm import ChatError, Completion, LLMProposer, Turn, describe_api_error
 from autoresearch_tui.agents.pricing import Usage
@@ -20,18 +20,24 @@ from autoresearch_tui.agents.prompt import Prompt
 from autoresearch_tui.agents.proposer import AgentSpec
 
 DEFAULT_MODEL = "claude-opus-4-6"
-CACHE = {"type": "ephemeral"}
+CACHE: CacheControlEphemeralParam = {"type": "ephemeral"}
 
 
-def anthropic_messages(prompt: Prompt, turns: list[Turn]) -> list[dict[str, Any]]:
-    first = {
+def anthropic_messages(prompt: Prompt, turns: list[Turn]) -> list[MessageParam]:
+    first: MessageParam = {
         "role": "user",
         "content": [
             {"type": "text", "text": prompt.files, "cache_control": CACHE},
             {"type": "text", "text": prompt.task},
         ],
     }
-    return [first, *({"role": t.role, "content": t.text} for t in turns)]
+    return [first, *(_message(t) for t in turns)]
+
+
+def _message(turn: Turn) -> MessageParam:
+    if turn.role == "user":
+        return {"role": "user", "content": turn.text}
+    return {"role": "assistant", "content": turn.text}
 
 
 class AnthropicProposer(LLMProposer):
@@ -54,11 +60,9 @@ class AnthropicProposer(LLMProposer):
 
     def client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            credential = (
-                {"api_key": self._api_key} if self._api_key else {"auth_token": self._auth_token}
-            )
-            self._client = anthropic.AsyncAnthropic(
-                **credential,
+            self._client = anthropic.AsyncAnthropic(  # the API key if there is one, else the token
+                api_key=self._api_key or None,
+                auth_token=None if self._api_key else self._auth_token,
                 base_url=self.base_url or None,
                 max_retries=self.spec.max_retries,
                 timeout=self.timeout_s,
@@ -71,7 +75,7 @@ class AnthropicProposer(LLMProposer):
                 model=self.model,
                 max_tokens=self.max_tokens,
                 system=[{"type": "text", "text": prompt.system, "cache_control": CACHE}],
-                messages=anthropic_messages(prompt, turns),  # type: ignore[arg-type]
+                messages=anthropic_messages(prompt, turns),
             )
         except anthropic.AnthropicError as exc:
             raise ChatError(

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.responses import EasyInputMessageParam, ResponseInputParam
 
 from autoresearch_tui.agents.llm import ChatError, Completion, LLMProposer, Turn, describe_api_error
 from autoresearch_tui.agents.pricing import Usage
@@ -57,7 +59,7 @@ class OpenAIResponsesProposer(_OpenAIBase):
         )
 
     async def complete(self, prompt: Prompt, turns: list[Turn]) -> Completion:
-        items: list[dict[str, Any]] = [
+        items: ResponseInputParam = [
             {
                 "role": "user",
                 "content": [
@@ -65,13 +67,13 @@ class OpenAIResponsesProposer(_OpenAIBase):
                     {"type": "input_text", "text": prompt.task},
                 ],
             },
-            *({"role": t.role, "content": t.text} for t in turns),
+            *(EasyInputMessageParam(role=t.role, content=t.text) for t in turns),
         ]
         try:
             response = await self.client().responses.create(
                 model=self.model,
                 instructions=prompt.system,
-                input=items,  # type: ignore[arg-type]
+                input=items,
                 max_output_tokens=self.max_tokens,
                 store=False,
                 prompt_cache_key=f"autoresearch-tui:{self.spec.persona}",
@@ -101,10 +103,10 @@ class OpenAIChatProposer(_OpenAIBase):
         super().__init__(spec, workspace, spec.model, api_key=api_key, base_url=base_url)
 
     async def complete(self, prompt: Prompt, turns: list[Turn]) -> Completion:
-        messages: list[dict[str, Any]] = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": f"{prompt.files}\n\n{prompt.task}"},
-            *({"role": t.role, "content": t.text} for t in turns),
+            *(_chat_message(t) for t in turns),
         ]
         extra: dict[str, Any] = {}
         if self.spec.max_tokens:  # a local server's own default fits its context window
@@ -112,7 +114,7 @@ class OpenAIChatProposer(_OpenAIBase):
         try:
             response = await self.client().chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 **extra,
             )
         except openai.OpenAIError as exc:
@@ -130,3 +132,9 @@ class OpenAIChatProposer(_OpenAIBase):
         )
         text = choice.message.content or "" if choice.message else ""
         return Completion(text, usage, response.model or "", choice.finish_reason == "length")
+
+
+def _chat_message(turn: Turn) -> ChatCompletionMessageParam:
+    if turn.role == "user":
+        return {"role": "user", "content": turn.text}
+    return {"role": "assistant", "content": turn.text}

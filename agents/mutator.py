@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autoresearch_tui.agents.proposer import (
@@ -29,29 +30,31 @@ from autoresearch_tui.agents.proposer import (
 
 FLOAT_FACTORS = (0.5, 0.67, 0.8, 1.25, 1.5, 2.0)
 MAX_TRIES = 200
+Value = int | float | bool | str  # a literal the mutator reads and writes
 
 
 @dataclass(frozen=True)
 class Constant:
     path: str
     name: str
-    value: int | float | bool | str
+    value: Value
     line: int  # 1-based
     col: int
     end_col: int
     choices: tuple[str, ...] = ()  # strings the file compares this name against
 
 
-def _literal(node: ast.expr) -> int | float | bool | str | None:
+def _literal(node: ast.expr) -> Value | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | bool):
         return node.value
     if (
         isinstance(node, ast.UnaryOp)
         and isinstance(node.op, ast.USub)
         and isinstance(node.operand, ast.Constant)
-        and type(node.operand.value) in (int, float)
     ):
-        return -node.operand.value
+        number = node.operand.value
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return -number
     return None
 
 
@@ -96,7 +99,7 @@ def find_constants(path: str, source: str) -> list[Constant]:
         literal = _literal(value)
         if not isinstance(target, ast.Name) or literal is None or target.id.startswith("__"):
             continue
-        if value.lineno != value.end_lineno:
+        if value.lineno != value.end_lineno or value.end_col_offset is None:
             continue
         choices = (
             tuple(sorted(compared.get(target.id, set()) - {literal}))
@@ -114,7 +117,7 @@ def find_constants(path: str, source: str) -> list[Constant]:
                 value.col_offset,
                 value.end_col_offset,
                 choices,
-            )  # type: ignore[arg-type]
+            )
         )
     return found
 
@@ -126,7 +129,7 @@ def _round(x: float) -> float:
     return float(f"{x:.3g}")
 
 
-def mutate_value(c: Constant, rng: random.Random) -> int | float | bool | str | None:
+def mutate_value(c: Constant, rng: random.Random) -> Value | None:
     v = c.value
     if isinstance(v, bool):
         return not v
@@ -136,8 +139,8 @@ def mutate_value(c: Constant, rng: random.Random) -> int | float | bool | str | 
         if v >= 2 and v & (v - 1) == 0:
             return v * 2 if rng.random() < 0.5 else v // 2
         step = max(1, round(abs(v) * 0.25))
-        new = v + rng.choice((-step, step))
-        return new if (v < 0 or new >= (1 if v >= 1 else 0)) else v + step
+        stepped = v + rng.choice((-step, step))
+        return stepped if (v < 0 or stepped >= (1 if v >= 1 else 0)) else v + step
     if v == 0.0:
         return rng.choice((0.01, 0.1))
     factor = rng.choice(FLOAT_FACTORS)
@@ -147,24 +150,26 @@ def mutate_value(c: Constant, rng: random.Random) -> int | float | bool | str | 
     return None if new == v else new
 
 
-def _fmt(v: int | float | bool | str) -> str:
+def _fmt(v: Value) -> str:
     return repr(v) if not isinstance(v, str) else '"' + v.replace('"', '\\"') + '"'
 
 
-def apply_changes(files: dict[str, str], changes: list[tuple[Constant, object]]) -> dict[str, str]:
+def apply_changes(
+    files: dict[str, str], changes: Sequence[tuple[Constant, Value]]
+) -> dict[str, str]:
     """Replace each constant's literal text in place; return the changed files."""
     out = dict(files)
     # Right to left within a line keeps earlier offsets valid.
     for c, new in sorted(changes, key=lambda ch: (ch[0].path, ch[0].line, ch[0].col), reverse=True):
         lines = out[c.path].splitlines(keepends=True)
         raw = lines[c.line - 1].encode()
-        lines[c.line - 1] = (raw[: c.col] + _fmt(new).encode() + raw[c.end_col :]).decode()  # type: ignore[arg-type]
+        lines[c.line - 1] = (raw[: c.col] + _fmt(new).encode() + raw[c.end_col :]).decode()
         out[c.path] = "".join(lines)
     return {p: s for p, s in out.items() if s != files[p]}
 
 
-def describe(changes: list[tuple[Constant, object]]) -> str:
-    parts = sorted(f"{c.name} {_fmt(c.value)} -> {_fmt(new)}" for c, new in changes)  # type: ignore[arg-type]
+def describe(changes: Sequence[tuple[Constant, Value]]) -> str:
+    parts = sorted(f"{c.name} {_fmt(c.value)} -> {_fmt(new)}" for c, new in changes)
     return "; ".join(parts)
 
 
@@ -197,8 +202,8 @@ class Mutator:
         for _ in range(MAX_TRIES):
             k = 1 if len(constants) == 1 or rng.random() < 0.7 else 2
             picked = rng.sample(constants, k)
-            changes = [(c, mutate_value(c, rng)) for c in picked]
-            changes = [(c, new) for c, new in changes if new is not None and new != c.value]
+            proposed = [(c, mutate_value(c, rng)) for c in picked]
+            changes = [(c, new) for c, new in proposed if new is not None and new != c.value]
             if not changes:
                 continue
             description = describe(changes)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from autoresearch_tui.agents.format import fmt_delta, fmt_metric
 from autoresearch_tui.agents.proposer import ProposalRequest, TriedChange
 
 Mode = Literal["edits", "command"]
@@ -89,10 +90,6 @@ class Prompt:
         return f"{self.system}\n\n{self.files}\n\n{self.task}\n"
 
 
-def fmt_value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
 def judge(delta: float | None, goal: str) -> str:
     """'better', 'worse' or 'equal' for a delta measured as child - parent."""
     if delta is None:
@@ -104,9 +101,9 @@ def judge(delta: float | None, goal: str) -> str:
 
 def _result(change: TriedChange, metric: str, goal: str) -> str:
     if change.metric is not None and change.status == "done":
-        text = f"{metric} {fmt_value(change.metric)}"
+        text = f"{metric} {fmt_metric(change.metric)}"
         if change.delta is not None:
-            text += f" ({change.delta:+.4g} vs its parent, {judge(change.delta, goal)})"
+            text += f" ({fmt_delta(change.delta)} vs its parent, {judge(change.delta, goal)})"
         return text
     return {
         "ready": "queued, no result yet",
@@ -152,20 +149,21 @@ def build_files(request: ProposalRequest) -> str:
     return "\n\n".join(parts)
 
 
-def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
+def _known(request: ProposalRequest) -> list[str]:
+    """What the tree knows: metric, base, parent, best, lineage, tried changes, hints."""
     metric, goal = request.metric, request.goal
     direction = "lower is better" if goal == "min" else "higher is better"
     parts = ["# The search so far"]
     head = [f"Metric: {metric} ({direction})."]
     if request.base_metric is not None:
-        head.append(f"Base: {fmt_value(request.base_metric)}.")
+        head.append(f"Base: {fmt_metric(request.base_metric)}.")
     if request.parent_metric is not None:
-        head.append(f"Parent {request.parent_id}: {fmt_value(request.parent_metric)}.")
+        head.append(f"Parent {request.parent_id}: {fmt_metric(request.parent_metric)}.")
     parts.append(" ".join(head))
     if request.best is not None:
         best = request.best
         parts.append(
-            f"Best so far: {best.node_id} {metric} {fmt_value(best.metric)} — "
+            f"Best so far: {best.node_id} {metric} {fmt_metric(best.metric)} — "
             f"{best.description or 'the base'}"
         )
     if request.lineage:
@@ -177,42 +175,56 @@ def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
             "## Already tried near the parent (siblings and cousins; do not repeat them)\n"
             + "\n".join(lines)
         )
-    if request.hints:
-        lines = [f"- {h.strip()}" for h in request.hints if h.strip()]
-        if lines:
-            parts.append(
-                "## Notes from the person running the search (follow them)\n" + "\n".join(lines)
-            )
+    hints = [f"- {h.strip()}" for h in request.hints if h.strip()]
+    if hints:
+        parts.append(
+            "## Notes from the person running the search (follow them)\n" + "\n".join(hints)
+        )
+    return parts
+
+
+def _debug(request: ProposalRequest) -> tuple[str, str]:
+    """(the parent's crash log, the request to fix it)."""
+    status = request.lineage[-1].status if request.lineage else "crashed"
+    log = request.crash_log.strip() or "(the log is empty)"
+    if len(log) > MAX_CRASH_LOG_CHARS:
+        half = MAX_CRASH_LOG_CHARS // 2
+        log = f"{log[:half]}\n... (cut) ...\n{log[-half:]}"
+    context = f"## The parent's run {status}\nHead and tail of its log:\n{_fence(log, 'text')}"
+    return context, (
+        f"Fix the parent {request.parent_id} so that it runs to the end and prints "
+        f"{request.metric}, with the smallest change that removes the cause; keep its idea."
+    )
+
+
+def _merge(request: ProposalRequest, other: TriedChange) -> tuple[str, str]:
+    """(the change to bring in and its diff, the request to merge it)."""
+    context = (
+        f"## The change to bring in: node {other.node_id}, {other.description}: "
+        f"{_result(other, request.metric, request.goal)}\nIts diff against the common "
+        f"ancestor of the two branches (the parent changed some of the same lines, so a "
+        f"three-way merge conflicted):\n{_fence(request.merge_change or '(empty)', 'diff')}"
+    )
+    return context, (
+        f"Merge: apply {other.node_id}'s change to the parent {request.parent_id}'s "
+        "files, keeping the parent's own changes. Where both changed the same lines, "
+        "combine them so that both ideas survive. Change nothing else."
+    )
+
+
+def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
+    """What the tree knows, then what to do: fix a crash, merge a change, or improve."""
+    parts = _known(request)
     if request.kind == "debug":
-        status = request.lineage[-1].status if request.lineage else "crashed"
-        log = request.crash_log.strip() or "(the log is empty)"
-        if len(log) > MAX_CRASH_LOG_CHARS:
-            half = MAX_CRASH_LOG_CHARS // 2
-            log = f"{log[:half]}\n... (cut) ...\n{log[-half:]}"
-        parts.append(
-            f"## The parent's run {status}\nHead and tail of its log:\n{_fence(log, 'text')}"
-        )
-        ask = (
-            f"Fix the parent {request.parent_id} so that it runs to the end and prints "
-            f"{metric}, with the smallest change that removes the cause; keep its idea."
-        )
+        context, ask = _debug(request)
+        parts.append(context)
     elif request.kind == "merge" and request.merge_with is not None:
-        other = request.merge_with
-        parts.append(
-            f"## The change to bring in: node {other.node_id}, {other.description}: "
-            f"{_result(other, metric, goal)}\nIts diff against the common ancestor of the "
-            f"two branches (the parent changed some of the same lines, so a three-way "
-            f"merge conflicted):\n{_fence(request.merge_change or '(empty)', 'diff')}"
-        )
-        ask = (
-            f"Merge: apply {other.node_id}'s change to the parent {request.parent_id}'s "
-            "files, keeping the parent's own changes. Where both changed the same lines, "
-            "combine them so that both ideas survive. Change nothing else."
-        )
+        context, ask = _merge(request, request.merge_with)
+        parts.append(context)
     else:
         ask = (
-            f"Propose one child of {request.parent_id} that improves {metric}: one idea, "
-            "different from everything listed above."
+            f"Propose one child of {request.parent_id} that improves {request.metric}: one "
+            "idea, different from everything listed above."
         )
     if mode == "edits":
         ask += " Reply in the format given at the start (DESCRIPTION, RATIONALE, edit blocks)."

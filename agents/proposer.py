@@ -9,9 +9,13 @@ tokens and cost. Nothing here imports the search package.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
+
+BACKENDS = ("anthropic", "openai", "openai-compatible", "mutator", "command")
+"""Every agent backend, by the name `[[agents]] backend` and `--agents` give it; the one
+list of them (agents/backends.py builds each, search/config.py checks the names)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,34 @@ class AgentSpec:
     def label(self) -> str:
         model = f":{self.model}" if self.model else ""
         return f"{self.persona}@{self.backend}{model}"
+
+    def problem(self) -> str:
+        """'' for a well-formed spec, else what is wrong and the fix, in one line.
+
+        The one check of an agent, wherever it came from (an `[[agents]]` table,
+        `--agents`, code): a persona, a known backend, a command for the `command`
+        backend (its `command`, or the model part of `x@command:CMD`), and numbers >= 0
+        (whole ones for the int fields). What a backend needs from the environment (a
+        key, a server, a program on PATH) agents/backends.py checks when it builds one.
+        """
+        if not isinstance(self.persona, str) or not self.persona:
+            return 'has no persona — add persona = "explorer"'
+        if self.backend not in BACKENDS:
+            return f"backend {self.backend!r} is unknown — use one of {', '.join(BACKENDS)}"
+        if self.backend == "command" and not str(self.command or self.model).strip():
+            return 'backend "command" has no command — add command = "claude -p"'
+        for spec_field in fields(self):
+            if spec_field.type not in ("int", "float"):
+                continue
+            value = getattr(self, spec_field.name)
+            whole = spec_field.type == "int"
+            number = isinstance(value, int) or (not whole and isinstance(value, float))
+            if isinstance(value, bool) or not number or value < 0:
+                return (
+                    f"{spec_field.name} must be a {'whole ' if whole else ''}number >= 0, "
+                    f"not {value!r}"
+                )
+        return ""
 
 
 @dataclass(frozen=True)

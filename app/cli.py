@@ -1,4 +1,5 @@
-"""The `autoresearch-tui` command line (DESIGN.md §9).
+"""The `autoresearch-tui` command line (README.md: "Start here" and "Use it on your own
+repository"; the search is built in app/launch.py).
 
     autoresearch-tui [DIR]                          TUI: start or resume the search in DIR
     autoresearch-tui init DIR [--preset cpu|gpu]    new workspace from the built-in trainer
@@ -21,11 +22,19 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.runlock import WorkspaceBusy, busy, runner_pid
 from autoresearch_tui.search.store import StoreFailed
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.tree import Tree as RichTree
+
+    from autoresearch_tui.search.scheduler import Scheduler
+    from autoresearch_tui.search.snapshot import Snapshot
 
 SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
 
@@ -86,38 +95,34 @@ def _tui_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from autoresearch_tui.agents.factory import build_proposers
-    from autoresearch_tui.app.headless import HeadlessPrinter, started_line
-    from autoresearch_tui.search.policies import make_policy
-    from autoresearch_tui.search.scheduler import Search
-    from autoresearch_tui.search.slots import configured_slots
+    from autoresearch_tui.app.launch import Overrides, build_search, load_workspace
 
-    config = load_config(
-        args.dir, check_clean=not (args.dir / ".autoresearch" / "state.db").exists()
-    )
-    specs = parse_agents(args.agents) if args.agents else config.agents
+    config = load_workspace(args.dir)
+    agents = parse_agents(args.agents) if args.agents else None
     if args.max_experiments is not None and args.max_experiments < 0:
         raise UsageError("--max-experiments must be >= 0")
     if config.search.executor == "ray" and (pid := runner_pid(config.state_dir)):
         raise busy(config.state_dir, pid)  # before joining (or starting) a Ray cluster
+    overrides = Overrides(agents=agents, policy=args.policy, slots=args.slots, seed=args.seed,
+                          max_experiments=args.max_experiments)  # fmt: skip
     try:
-        policy = make_policy(args.policy or config.search.policy)
-        slots = configured_slots(config.search, args.slots)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        proposers = build_proposers(specs, config.root)
-    except ValueError as exc:  # AgentSetupError: a missing key, model or command
+        search = build_search(config, overrides, exit_when_idle=args.headless)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a policy, slots, or agents that cannot start (AgentSetupError)
         raise UsageError(str(exc)) from None
     if not args.headless:
-        from autoresearch_tui.app.tui import run_tui
+        from autoresearch_tui.app.launch import run_tui
 
-        return run_tui(config, proposers, policy=policy, slots=slots, seed=args.seed,
-                       max_experiments=args.max_experiments)  # fmt: skip
-    search = Search(
-        config, proposers, policy=policy, slots=slots,
-        max_experiments=args.max_experiments, seed=args.seed,
-    )  # fmt: skip
+        return run_tui(search)
+    return _run_headless(search)
+
+
+def _run_headless(search: Scheduler) -> int:
+    """`run --headless`: one line per event on stdout, a summary at the end; Ctrl-C stops
+    the search cleanly (exit 130 unless the budget was spent)."""
+    from autoresearch_tui.app.headless import HeadlessPrinter, started_line
+
     printer = HeadlessPrinter(search)
     search.listeners.append(printer)
     start = time.monotonic()
@@ -135,24 +140,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:  # also when a full disk stopped it (StoreFailed goes on to main())
         if search.run_name:  # it opened
             print(printer.summary(time.monotonic() - start), flush=True)
-    return 130 if search.stopping and search.max_experiments != search.started else 0
+    return 130 if search.interrupted else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from autoresearch_tui.app.headless import fmt_delta, fmt_metric
+    from rich.console import Console
+
     from autoresearch_tui.search.snapshot import load_snapshot
 
     snap = load_snapshot(load_config(args.dir, check_clean=False))
     if args.json:
         print(json.dumps(snap.as_json(), indent=2))
         return 0
-    from rich.console import Console
+    if snap.tree.root is None:
+        print("no nodes yet")
+        return 0
+    console = Console()
+    console.print(_status_tree(snap))
+    _print_status_totals(console, snap)
+    return 0
+
+
+def _status_tree(snap: Snapshot) -> RichTree:
+    """The run's tree for `status`: one line per node (mark, metric, deltas, flags)."""
     from rich.markup import escape
     from rich.tree import Tree as RichTree
 
-    tree = snap.tree
-    best = snap.best
+    from autoresearch_tui.agents.format import fmt_delta, fmt_metric
 
+    tree, best = snap.tree, snap.best
     spread = tree.noise_spread()
     marks = {"confirmed": " ✓", "unconfirmed": " ?", "seed-only": " (seed only)"}
 
@@ -170,9 +186,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
     root = tree.root
-    if root is None:
-        print("no nodes yet")
-        return 0
+    assert root is not None
     view = RichTree(label(root))
     stack = [(root.id, view)]
     while stack:
@@ -184,8 +198,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             else:
                 added.append((c.id, branch.add(label(c))))
         stack.extend(reversed(added))
-    console = Console()
-    console.print(view)
+    return view
+
+
+def _print_status_totals(console: Console, snap: Snapshot) -> None:
+    """`status` below the tree: the best node, the agents' calls, the runner, personas."""
+    from rich.markup import escape
+
+    from autoresearch_tui.agents.format import fmt_delta, fmt_metric
+    from autoresearch_tui.search.snapshot import persona_stats
+
+    tree, best = snap.tree, snap.best
     if best is not None:
         console.print(f"best: {best.id} {snap.config.target.metric} {fmt_metric(best.metric)} "
                       f"({fmt_delta(tree.delta_base(best))} vs base) — {best.description}")  # fmt: skip
@@ -195,8 +218,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(
             f"agent calls: {int(total['calls'])}, cost ${total['cost_usd'] or 0:.2f}{unpriced}"
         )
-    from autoresearch_tui.search.snapshot import persona_stats
-
     running = sum(1 for n in tree if n.status == "running")
     if snap.runner_pid:
         console.print(f"runner: pid {snap.runner_pid} is running this search")
@@ -216,7 +237,6 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{int(st['calls']['calls'])} calls, ${st['calls']['cost_usd'] or 0:.2f}"
             )
         )
-    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -273,10 +293,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "overhead":
-        from autoresearch_tui.app.bench.overhead import main as bench_main
-    else:
-        from autoresearch_tui.app.bench.search import main as bench_main
-    return bench_main(args.rest)
+        from autoresearch_tui.app.bench.overhead import main as overhead_main
+
+        return overhead_main(args.rest)
+    from autoresearch_tui.app.bench.search import main as search_main
+
+    return search_main(args.rest)
 
 
 def cmd_tui(argv: list[str]) -> int:
@@ -284,7 +306,7 @@ def cmd_tui(argv: list[str]) -> int:
     if args.help:
         _parser().print_help()
         return 0
-    from autoresearch_tui.app.tui import open_tui
+    from autoresearch_tui.app.launch import open_tui
 
     return open_tui(args.dir)
 

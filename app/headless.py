@@ -1,4 +1,7 @@
-"""The headless runner's output: one line per finished experiment and a final summary."""
+"""The headless runner's output: one line per finished experiment and a final summary.
+
+Numbers read as everywhere else (agents/format.py).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +9,18 @@ import sys
 import time
 from typing import TextIO
 
+from autoresearch_tui.agents.format import fmt_delta, fmt_duration, fmt_metric
 from autoresearch_tui.search.events import Event, NodeChanged, Notice
 from autoresearch_tui.search.model import FINISHED, Node
-from autoresearch_tui.search.scheduler import Search
-
-
-def fmt_metric(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
-def fmt_delta(value: float | None) -> str:
-    return "" if value is None else f"{value:+.4g}"
+from autoresearch_tui.search.scheduler import Scheduler
 
 
 class HeadlessPrinter:
     """A scheduler listener that prints as experiments finish."""
 
-    def __init__(self, search: Search, out: TextIO = sys.stdout):
+    def __init__(self, search: Scheduler, out: TextIO | None = None):
         self.search = search
-        self.out = out
+        self.out = out or sys.stdout  # looked up now: a test may have replaced it
         self.metric = search.config.target.metric
 
     def __call__(self, event: Event) -> None:
@@ -63,7 +59,7 @@ class HeadlessPrinter:
         best, root = tree.best(), tree.root
         lines = [
             f"run {search.run_name}: {sum(counts[s] for s in FINISHED)} experiments "
-            f"({', '.join(f'{v} {k}' for k, v in counts.items() if v)}) in {wall_s:.1f}s "
+            f"({', '.join(f'{v} {k}' for k, v in counts.items() if v)}) in {fmt_duration(wall_s)} "
             f"on {len(search.slots)} slot(s)",
         ]
         if root is not None and root.has_metric and best is not None:
@@ -79,7 +75,7 @@ class HeadlessPrinter:
         return "\n".join(lines)
 
 
-def started_line(search: Search) -> str:
+def started_line(search: Scheduler) -> str:
     slots = ", ".join(s.name for s in search.slots)
     agents = ", ".join(p.spec.label for p in search.proposers)
     return (

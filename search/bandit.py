@@ -15,6 +15,7 @@ experiment is one unit, and with nothing priced the cost is the experiment count
 times the persona's weight; the highest score proposes (ties: the least used). With no
 confirmed gain anywhere yet every rate is 0 and the bonus alone spreads the work, like
 the weighted round robin it replaces (`[search] bandit = true`, `bandit_c` = c).
+search/personas.py asks it; see docs/ARCHITECTURE.md §4.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autoresearch_tui.agents.proposer import Proposer
 from autoresearch_tui.search.model import FINISHED
 from autoresearch_tui.search.tree import Tree
+
+if TYPE_CHECKING:
+    from autoresearch_tui.search.config import Config
 
 PRIOR_COST = 2.0
 IN_FLIGHT = frozenset({"proposing", "ready", "running"})
@@ -119,6 +124,16 @@ class PersonaBandit:
         scores = self.scores(tree, proposers, agent_usd)
         uses = uses or {}
         return max(proposers, key=lambda p: (scores[p.spec.label], -uses.get(p.spec.label, 0)))
+
+
+def make_bandit(config: Config, *, priced: bool = True) -> PersonaBandit | None:
+    """The bandit `[search] bandit` asks for (None: off). Unpriced, slot time costs
+    nothing (an in-process executor, whose run times mean nothing)."""
+    search = config.search
+    if not search.bandit:
+        return None
+    hour_usd = search.slot_hour_usd if priced else 0.0
+    return PersonaBandit(search.bandit_c, hour_usd, config.target.timeout_s)
 
 
 def _key(p: Proposer) -> str:

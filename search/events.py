@@ -2,7 +2,8 @@
 
 Listeners are plain callables run on the scheduler's event loop; they must not block.
 `NodeChanged` is sent on every status change; `Progress` at most a few times a second
-per running node (a view may keep only the latest per node).
+per running node (a view may keep only the latest per node). See docs/ARCHITECTURE.md
+§2 and §7.
 """
 
 from __future__ import annotations

@@ -1,143 +1,81 @@
-"""The local executor: run one experiment's command in its worktree, stream, time out.
+"""The executor interface: one `Job` in, one `RunResult` out (docs/ARCHITECTURE.md §6).
 
-The command runs under `bash -c` in a process group of its own (and, where `setpriv`
-exists, dies with the runner), output goes to the node's log and to an `OutputParser`
-as it arrives. On timeout or cancellation the whole group gets SIGTERM, then SIGKILL.
-The experiment's environment carries no `*_API_KEY` variables.
+An executor runs an experiment's command somewhere and knows the slots it has to run on:
+`LocalExecutor` (this machine, search/local_executor.py), `RayExecutor` (a Ray cluster,
+search/ray_executor.py), or the search benchmark's in-process stand-in (app/bench/).
+The scheduler takes one at the start (`executors.make_executor` reads `[search]
+executor`) and from then on only calls `slots()` and `run(job)`.
+
+The output goes to `job.log_path` and, as it arrives, to `job.parser` (which keeps the
+metric and the loss points) and `job.on_output`; the run's verdict (done, crashed,
+timeout, invalid) is the caller's to draw from the parser and the `RunResult`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import re
-import shutil
-import signal
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from autoresearch_tui.search.output import OutputParser
+from autoresearch_tui.search.slots import Slot
 
-SECRET = re.compile(r".*(_API_KEY|_AUTH_TOKEN|_ACCESS_KEY|_SECRET_KEY)$")
-GRACE_S = 5.0
+
+def _no_pid(pid: int) -> None:
+    return None
+
+
+def _no_output(lines: list[str], elapsed: float) -> None:
+    return None
 
 
 @dataclass
+class Job:
+    """One experiment to run: what, where, with what, and who to tell."""
+
+    node_id: str
+    commit: str
+    seed: int  # AR_SEED
+    command: str  # `[target] run`
+    env: dict[str, str]  # the run's own variables (the slot's, AR_*); not the runner's
+    slot: Slot
+    log_path: Path
+    parser: OutputParser
+    timeout_s: float
+    readonly: list[str] = field(default_factory=list)  # `[target] readonly` paths
+    worktree: Path | None = None  # a checkout of `commit`, for executors with `checkout`
+    files: dict[str, str] = field(default_factory=dict)  # its editable files, for those without
+    on_start: Callable[[int], None] = _no_pid  # the command's pid (its process group)
+    on_output: Callable[[list[str], float], None] = _no_output  # new lines, seconds so far
+
+    def checkout(self) -> Path:
+        """The job's worktree; an error for an executor that was given none."""
+        if self.worktree is None:
+            raise ValueError(f"{self.node_id}: this executor needs a worktree of the commit")
+        return self.worktree
+
+
+@dataclass(frozen=True)
 class RunResult:
     returncode: int | None
     timed_out: bool
-    elapsed: float
+    elapsed: float  # the command's own run time, in seconds
 
 
-def experiment_env(extra: dict[str, str]) -> dict[str, str]:
-    """The runner's environment without secrets, the venv first on PATH, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not SECRET.match(k)}
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+class Executor(Protocol):
+    """Runs jobs; knows its slots. See the module docstring."""
 
+    name: str  # "local", "ray", ...
+    checkout: bool  # a job comes with a worktree of its commit (False: with `files` only)
+    timed: bool  # its run times are slot time: the bandit prices them, they pace proposals
 
-def command_argv(command: str) -> list[str]:
-    argv = ["bash", "-c", command]
-    if sys.platform.startswith("linux") and (setpriv := shutil.which("setpriv")):
-        return [setpriv, "--pdeathsig", "KILL", "--", *argv]
-    return argv
+    def slots(self, count: int | None = None) -> list[Slot]:
+        """Where jobs may run; `count` (the --slots flag) overrides the configured number."""
+        ...
 
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
-def marked_groups(marker: str) -> set[int]:
-    """Process groups of the live processes whose environment holds `marker` (`NAME=value`):
-    how a new runner finds what a killed one left running."""
-    needle = b"\0" + marker.encode() + b"\0"
-    groups = set()
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in b"\0" + (proc / "environ").read_bytes() + b"\0":
-                groups.add(int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]))
-        except (OSError, ValueError, IndexError):
-            continue
-    groups.discard(os.getpgrp())
-    return groups
-
-
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    kill_group(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), GRACE_S)
-    except TimeoutError:
-        pass
-    kill_group(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), GRACE_S)
-
-
-async def run_command(
-    command: str,
-    cwd: Path,
-    env: dict[str, str],
-    log_path: Path,
-    parser: OutputParser,
-    timeout_s: float,
-    on_start: Callable[[int], None] = lambda pid: None,
-    on_output: Callable[[list[str], float], None] = lambda lines, elapsed: None,
-) -> RunResult:
-    """Run to completion or timeout. Cancelling the awaiting task kills the group."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    with log_path.open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            *command_argv(command),
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        on_start(proc.pid)
-        assert proc.stdout is not None
-
-        async def pump() -> None:
-            while chunk := await proc.stdout.read(65536):  # type: ignore[union-attr]
-                log.write(chunk)
-                log.flush()
-                elapsed = time.monotonic() - start
-                lines = parser.feed(chunk.decode(errors="replace"), elapsed)
-                on_output(lines, elapsed)
-            await proc.wait()
-
-        timed_out = False
-        try:
-            await asyncio.wait_for(pump(), timeout_s)
-        except TimeoutError:
-            timed_out = True
-            await _terminate(proc)
-        except BaseException:
-            await _terminate(proc)
-            raise
-        finally:
-            parser.close(time.monotonic() - start)
-        if timed_out:
-            log.write(f"\n[autoresearch-tui] killed after the {timeout_s:g}s timeout\n".encode())
-    return RunResult(proc.returncode, timed_out, time.monotonic() - start)
+    async def run(self, job: Job) -> RunResult:
+        """Run to completion or timeout; cancelling the awaiting task stops the command.
+        An executor with `checkout` leaves the readonly files in `job.worktree` as the run
+        left them (they are checked afterwards)."""
+        ...

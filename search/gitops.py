@@ -63,7 +63,7 @@ class GitWorkspace:
 
     def merge_base(self, a: str, b: str) -> str:
         """The best common ancestor commit of a and b."""
-        return self.repo.git.merge_base(a, b).strip()
+        return str(self.repo.git.merge_base(a, b)).strip()
 
     def changed_paths(self, old: str, new: str) -> list[str]:
         out = self.repo.git.diff("--name-only", old, new)
@@ -98,7 +98,7 @@ class GitWorkspace:
                 g.update_index("--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
             new_tree = g.write_tree(env=env)
             parents = [arg for p in (parent, *other_parents) for arg in ("-p", p)]
-            commit = g.commit_tree(new_tree, *parents, "-m", message, env=env)
+            commit = str(g.commit_tree(new_tree, *parents, "-m", message, env=env))
             g.update_ref(f"refs/heads/{branch}", commit)
             return commit
         finally:
@@ -107,7 +107,8 @@ class GitWorkspace:
 
     def _hash_blob(self, content: str) -> str:
         data = content.encode()
-        return self.repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha.decode()
+        sha: bytes = self.repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha
+        return sha.decode()
 
     def set_branch(self, branch: str, commit: str) -> None:
         self.repo.git.update_ref(f"refs/heads/{branch}", commit)
@@ -116,7 +117,7 @@ class GitWorkspace:
         self.repo.git.notes("--ref", NOTES_REF, "add", "-f", "-m", text, commit, env=IDENTITY)
 
     def note(self, commit: str) -> str:
-        return self.repo.git.notes("--ref", NOTES_REF, "show", commit)
+        return str(self.repo.git.notes("--ref", NOTES_REF, "show", commit))
 
     # -- worktrees ---------------------------------------------------------------------
     def add_worktree(self, name: str, commit: str) -> Path:
@@ -147,14 +148,17 @@ class GitWorkspace:
 
     # -- export ------------------------------------------------------------------------
     def diff(self, base: str, commit: str, paths: list[str]) -> str:
-        out = self.repo.git.diff(
-            "--binary", base, commit, "--", *paths, strip_newline_in_stdout=False
+        return str(
+            self.repo.git.diff(
+                "--binary", base, commit, "--", *paths, strip_newline_in_stdout=False
+            )
         )
-        return out
 
     def format_patch(self, base: str, commit: str) -> str:
-        return self.repo.git.format_patch(
-            "--stdout", f"{base}..{commit}", strip_newline_in_stdout=False
+        return str(
+            self.repo.git.format_patch(
+                "--stdout", f"{base}..{commit}", strip_newline_in_stdout=False
+            )
         )
 
     def delete_branches(self, prefix: str) -> None:

@@ -6,10 +6,11 @@ against the common ancestor commit (`git merge-base`). The merge is line based, 
 `git merge-file`, except that changes on *adjacent* but not overlapping lines are both
 kept: module-level constants of a train.py sit on consecutive lines, and two branches
 that each tuned one of them do not conflict. Changes to the same lines (or insertions
-at the same place) that differ are a conflict: no merge node is made. (An LLM persona
-that resolves conflicts is not wired in yet.) The merge node has two parents: the best
+at the same place) that differ are a conflict, which a model-backed persona may resolve
+(search/merging.py makes the merge node). The merge node has two parents: the best
 node first (its lineage), the other branch in `other_parents`; its commit is a real git
-merge commit, so `git log` and `format-patch` see both lineages.
+merge commit, so `git log` and `format-patch` see both lineages. See
+docs/ARCHITECTURE.md §4.
 """
 
 from __future__ import annotations

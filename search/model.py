@@ -6,7 +6,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-Status = Literal["proposing", "ready", "running", "done", "crashed", "timeout", "invalid", "failed"]
+NodeStatus = Literal[
+    "proposing", "ready", "running", "done", "crashed", "timeout", "invalid", "failed"
+]
+# root: the base; improve: a proposal; debug: a fix of a crashed parent; merge: two
+# branches in one; rerun: another run of the parent's commit (noise control)
+NodeKind = Literal["root", "improve", "debug", "merge", "rerun"]
 FINISHED = frozenset({"done", "crashed", "timeout", "invalid"})  # an experiment ran
 BROKEN = frozenset({"crashed", "timeout"})  # a debug child may fix these
 ROOT_ID = "n0000"
@@ -27,8 +32,8 @@ class Node:
 
     id: str
     parent: str | None
-    status: Status = "proposing"
-    kind: str = "improve"  # root | improve | debug | merge
+    status: NodeStatus = "proposing"
+    kind: NodeKind = "improve"
     persona: str = ""
     backend: str = ""
     model: str = ""
@@ -52,6 +57,11 @@ class Node:
     @property
     def has_metric(self) -> bool:
         return self.status == "done" and self.metric is not None and math.isfinite(self.metric)
+
+    @property
+    def measured_metric(self) -> float | None:
+        """The metric when `has_metric`, else None (a crash's or a NaN's is not a result)."""
+        return self.metric if self.has_metric else None
 
     @property
     def run_seconds(self) -> float | None:

@@ -6,7 +6,8 @@ spread is two pooled standard deviations of one run (over every commit that has 
 more samples), so a pure-noise difference of two means rarely exceeds it. A gain is
 *confirmed* when the node has been re-run and its mean beats its parent's mean by more
 than the spread. An edit that changes only a seed (a constant or call argument
-named like `seed`) is never a gain: whatever it "finds" is noise.
+named like `seed`) is never a gain: whatever it "finds" is noise. The re-runs themselves
+are search/confirming.py's; see docs/ARCHITECTURE.md §4.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@
 For example `command = "curl -s -d @- ntfy.sh/my-run"` or
 `command = "notify-send autoresearch \"$AR_MESSAGE\""`. A command that fails or hangs
 (killed at `timeout_s`) is reported once as a warning; it never stops the search.
+`News` decides when the scheduler has news and words it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from autoresearch_tui.agents.format import fmt_delta, fmt_metric
+from autoresearch_tui.search.model import FINISHED, ROOT_ID, Node, better
+
+if TYPE_CHECKING:  # search/config.py imports this module: keep it light
+    from autoresearch_tui.search.tree import Tree
 
 EVENTS = ("best", "stopped", "error")
 
@@ -76,3 +84,66 @@ class Notifier:
         """Let the messages already sent finish (the last `stopped` included)."""
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+def _best_text(tree: Tree, metric: str, best: Node, mean: float) -> str:
+    """ "best n0042 val_bpb 0.9932 (-0.0047 vs base)" for the notifications."""
+    delta = tree.delta_base(best) if best.id != ROOT_ID else None
+    vs_base = f" ({fmt_delta(delta)} vs base)" if delta is not None else ""
+    return f"best {best.id} {metric} {fmt_metric(mean)}{vs_base}"
+
+
+def best_message(
+    tree: Tree, last: Node | None, workspace: str, metric: str
+) -> tuple[Node, str] | None:
+    """(the confirmed best, its message) when it beats `last`, the one last told of; a
+    best that lost its confirmation and fell back is not news."""
+    best = tree.best(confirmed=True)
+    if best is None or best.id == ROOT_ID or (last is not None and best.id == last.id):
+        return None
+    mean = tree.metric_mean(best.id)
+    last_mean = tree.metric_mean(last.id) if last is not None else None
+    if mean is None or (last_mean is not None and not better(mean, last_mean, tree.goal)):
+        return None
+    text = _best_text(tree, metric, best, mean)
+    return best, f"{workspace}: new confirmed {text} — {best.description} ({best.persona})"
+
+
+def stopped_message(tree: Tree, workspace: str, metric: str, error: str = "") -> str:
+    """The search ended: how many experiments ran, the best, and the error if one stopped it."""
+    best = tree.best()
+    ran = sum(1 for n in tree if n.kind != "root" and n.status in FINISHED)
+    text = f"{workspace}: search stopped after {ran} experiments"
+    mean = tree.metric_mean(best.id) if best is not None else None
+    if best is not None and mean is not None:
+        text += f"; {_best_text(tree, metric, best, mean)}"
+    if error:
+        text += f" — {error}"
+    return text
+
+
+class News:
+    """What the scheduler tells [notify]: a new confirmed best, the stop, an error."""
+
+    def __init__(self, notifier: Notifier, workspace: str, metric: str) -> None:
+        self.notifier = notifier
+        self.workspace = workspace  # the workspace folder's name, first in every message
+        self.metric = metric
+        self.last_best: Node | None = None  # the confirmed best last told of
+
+    def since(self, tree: Tree) -> None:
+        """A resumed run tells only what is new: the best so far is not news."""
+        self.last_best = tree.best(confirmed=True)
+
+    def best(self, tree: Tree) -> None:
+        """Tell when the confirmed best beats the one last told of."""
+        news = best_message(tree, self.last_best, self.workspace, self.metric)
+        if news is not None:
+            self.last_best, text = news
+            self.notifier.send("best", text)
+
+    def stopped(self, tree: Tree, error: str = "") -> None:
+        self.notifier.send("stopped", stopped_message(tree, self.workspace, self.metric, error))
+
+    def error(self, text: str) -> None:
+        self.notifier.send("error", f"{self.workspace}: {text}")

@@ -3,6 +3,7 @@
 `\r` counts as a line break, so progress lines rewritten in place (autoresearch's
 `step 00953 (100.0%) | loss: 3.12 | ...`) are read as they come. The result is the last
 `<metric>: <float>` line, or the last match of `metric_regex` when one is configured.
+Every executor feeds one (docs/ARCHITECTURE.md §6).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ the command's process group. Ray sets CUDA_VISIBLE_DEVICES on the worker; every
 machine needs autoresearch-tui installed (the task's code) and the data the trainer
 prepares (`prepare.py` caches it per machine).
 
-`ray` is imported here only: the rest of the engine runs without it.
+`ray` is imported here only: the rest of the engine runs without it. See
+docs/ARCHITECTURE.md §6.
 """
 
 from __future__ import annotations
@@ -32,18 +33,12 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from autoresearch_tui.search.executor import (
-    GRACE_S,
-    RunResult,
-    command_argv,
-    experiment_env,
-    kill_group,
-)
-from autoresearch_tui.search.output import OutputParser
+from autoresearch_tui.search.executor import Job, RunResult
+from autoresearch_tui.search.processes import GRACE_S, command_argv, experiment_env, kill_group
 from autoresearch_tui.search.slots import Slot
 
 READ_EVERY_S = 0.25  # the task sends output at least this often while there is some
@@ -181,7 +176,7 @@ def remote_run(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     kill_group(proc.pid, signal.SIGTERM)
     try:
         proc.wait(GRACE_S)
@@ -190,34 +185,73 @@ def _stop(proc: subprocess.Popen) -> None:
     kill_group(proc.pid, signal.SIGKILL)
 
 
-async def run_on_ray(
-    address: str,
-    slot: Slot,
-    command: str,
-    worktree: Path,
-    extra_env: dict[str, str],
-    readonly: list[str],
-    log_path: Path,
-    parser: OutputParser,
-    timeout_s: float,
-    on_start: Callable[[int], None] = lambda pid: None,
-    on_output: Callable[[list[str], float], None] = lambda lines, elapsed: None,
-) -> RunResult:
-    """Run on the cluster, like `executor.run_command` runs here; the readonly files come
-    back into `worktree`. Cancelling the awaiting task cancels the Ray task."""
-    ray = connect(address)
-    archive = await asyncio.to_thread(pack, worktree)
-    if slot.remote == "gpu":
-        resources: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
-    else:
-        resources = {"num_cpus": max(1, slot.threads)}
-    generator = _task(ray, **resources).remote(archive, command, extra_env, timeout_s, readonly)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    end: tuple[int, bool, float, dict[str, bytes]] | None = None
+class RayExecutor:
+    """Runs each job as a Ray task on the cluster at `address`; see the module docstring."""
 
-    async def consume() -> None:
-        nonlocal end, start
+    name = "ray"
+    checkout = True  # the worktree is checked out here, packed and sent
+    timed = True
+
+    def __init__(
+        self, address: str = "auto", setting: int | str | list[int] = "auto", cpu_threads: int = 0
+    ) -> None:
+        self.address = address  # `[search] ray_address`
+        self.setting = setting  # `[search] slots`: a count sizes the cluster's slots
+        self.cpu_threads = cpu_threads
+
+    def slots(self, count: int | None = None) -> list[Slot]:
+        count = count or (self.setting if isinstance(self.setting, int) else None)
+        return ray_slots(self.address, count, self.cpu_threads)
+
+    async def run(self, job: Job) -> RunResult:
+        """Run on the cluster, like the local executor runs here; the readonly files come
+        back into the job's worktree. Cancelling the awaiting task cancels the Ray task."""
+        ray = connect(self.address)
+        worktree = job.checkout()
+        archive = await asyncio.to_thread(pack, worktree)
+        if job.slot.remote == "gpu":
+            resources: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
+        else:
+            resources = {"num_cpus": max(1, job.slot.threads)}
+        generator = _task(ray, **resources).remote(
+            archive, job.command, job.env, job.timeout_s, job.readonly
+        )
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with job.log_path.open("ab") as log:
+            stream = _Stream(job, log)
+            try:
+                await stream.consume(generator)
+            except TimeoutError:
+                ray.cancel(generator)
+                log.write(b"\n[autoresearch-tui] the Ray task did not end: cancelled\n")
+            except BaseException:
+                ray.cancel(generator)  # the task's cleanup kills the command's group
+                raise
+            finally:
+                job.parser.close(time.monotonic() - stream.start)
+            if stream.end is None:
+                raise RuntimeError(
+                    f"the Ray task had not ended {LOST_AFTER_S:g}s after the timeout: cancelled"
+                )
+            returncode, timed_out, elapsed, files = stream.end
+            for rel, data in files.items():
+                (worktree / rel).write_bytes(data)
+            if timed_out:
+                log.write(
+                    f"\n[autoresearch-tui] killed after the {job.timeout_s:g}s timeout\n".encode()
+                )
+        return RunResult(returncode, timed_out, elapsed)
+
+
+class _Stream:
+    """What the Ray task sends back, as it comes: its start, its output, its end."""
+
+    def __init__(self, job: Job, log: BinaryIO) -> None:
+        self.job, self.log = job, log
+        self.start = time.monotonic()
+        self.end: tuple[int, bool, float, dict[str, bytes]] | None = None
+
+    async def consume(self, generator: Any) -> None:
         deadline = None  # from the start on: time in Ray's queue is not run time
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -227,38 +261,17 @@ async def run_on_ray(
                 return
             kind, value = await ref
             if kind == "start":
-                start = time.monotonic()
-                deadline = start + timeout_s + LOST_AFTER_S
+                self.start = time.monotonic()
+                deadline = self.start + self.job.timeout_s + LOST_AFTER_S
                 pid, host = value
-                log.write(f"[autoresearch-tui] running on {host} (pid {pid})\n".encode())
-                log.flush()
-                on_start(pid)
+                self.log.write(f"[autoresearch-tui] running on {host} (pid {pid})\n".encode())
+                self.log.flush()
+                self.job.on_start(pid)
             elif kind == "out":
-                log.write(value)
-                log.flush()
-                elapsed = time.monotonic() - start
-                on_output(parser.feed(value.decode(errors="replace"), elapsed), elapsed)
+                self.log.write(value)
+                self.log.flush()
+                elapsed = time.monotonic() - self.start
+                lines = self.job.parser.feed(value.decode(errors="replace"), elapsed)
+                self.job.on_output(lines, elapsed)
             else:
-                end = value
-
-    with log_path.open("ab") as log:
-        try:
-            await consume()
-        except TimeoutError:
-            ray.cancel(generator)
-            log.write(b"\n[autoresearch-tui] the Ray task did not end: cancelled\n")
-        except BaseException:
-            ray.cancel(generator)  # the task's cleanup kills the command's group
-            raise
-        finally:
-            parser.close(time.monotonic() - start)
-        if end is None:
-            raise RuntimeError(
-                f"the Ray task had not ended {LOST_AFTER_S:g}s after the timeout: cancelled"
-            )
-        returncode, timed_out, elapsed, files = end
-        for rel, data in files.items():
-            (worktree / rel).write_bytes(data)
-        if timed_out:
-            log.write(f"\n[autoresearch-tui] killed after the {timeout_s:g}s timeout\n".encode())
-    return RunResult(returncode, timed_out, elapsed)
+                self.end = value

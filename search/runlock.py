@@ -3,7 +3,7 @@
 A second `autoresearch-tui run` on the same workspace would re-queue the first one's
 experiments and kill them as strays; it gets a one-line error instead. The kernel drops
 the lock when its holder exits, however it exits (kill -9 included), so a resume after
-a crash never finds a stale lock.
+a crash never finds a stale lock. See docs/ARCHITECTURE.md §3.
 """
 
 from __future__ import annotations

@@ -178,10 +178,12 @@ def export_patch(snapshot: Snapshot, node: Node, *, series: bool = False) -> str
     first parents, each merge as one commit holding what the other branch brought in."""
     git = GitWorkspace(snapshot.config.root, snapshot.config.state_dir)
     if series and any(n.kind == "merge" for n in snapshot.tree.lineage(node.id)):
-        return git.repo.git.log(
-            "--format=email", "--patch", "--binary", "--diff-merges=first-parent",
-            "--first-parent", "--reverse", f"{snapshot.base}..{node.commit}",
-            strip_newline_in_stdout=False,
+        return str(
+            git.repo.git.log(
+                "--format=email", "--patch", "--binary", "--diff-merges=first-parent",
+                "--first-parent", "--reverse", f"{snapshot.base}..{node.commit}",
+                strip_newline_in_stdout=False,
+            )
         )  # fmt: skip
     if series:
         return git.format_patch(snapshot.base, node.commit)

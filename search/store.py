@@ -67,9 +67,9 @@ class Store:
     def _create(self) -> None:
         db = self.db
         if "meta" not in db.table_names():
-            db["meta"].create({"key": str, "value": str}, pk="key")
+            db.table("meta").create({"key": str, "value": str}, pk="key")
         if "nodes" not in db.table_names():
-            db["nodes"].create(
+            db.table("nodes").create(
                 {
                     "id": str, "parent": str, "status": str, "kind": str, "persona": str,
                     "backend": str, "model": str, "description": str, "rationale": str,
@@ -80,20 +80,20 @@ class Store:
                 },
                 pk="id",
             )  # fmt: skip
-            db["nodes"].create_index(["parent"])
-        if "seed_only" not in db["nodes"].columns_dict:  # state.db of an older version
-            db["nodes"].add_column("seed_only", int, not_null_default=0)
+            db.table("nodes").create_index(["parent"])
+        if "seed_only" not in db.table("nodes").columns_dict:  # state.db of an older version
+            db.table("nodes").add_column("seed_only", int, not_null_default=0)
         if "points" not in db.table_names():
-            db["points"].create(
+            db.table("points").create(
                 {"node": str, "step": int, "loss": float, "elapsed": float, "progress": float}
             )
-            db["points"].create_index(["node", "step"])
+            db.table("points").create_index(["node", "step"])
         if "events" not in db.table_names():
-            db["events"].create(
+            db.table("events").create(
                 {"id": int, "ts": float, "kind": str, "node": str, "data": str}, pk="id"
             )
         if "calls" not in db.table_names():
-            db["calls"].create(
+            db.table("calls").create(
                 {
                     "id": int, "ts": float, "node": str, "persona": str, "backend": str,
                     "model": str, "input_tokens": int, "output_tokens": int,
@@ -103,8 +103,8 @@ class Store:
                 pk="id",
             )  # fmt: skip
         for column in ("cache_write_tokens", "priced"):  # state.db of an older version
-            if column not in db["calls"].columns_dict:
-                db["calls"].add_column(column, int, not_null_default=int(column == "priced"))
+            if column not in db.table("calls").columns_dict:
+                db.table("calls").add_column(column, int, not_null_default=int(column == "priced"))
 
     # -- meta --------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
@@ -112,28 +112,28 @@ class Store:
         return rows[0]["value"] if rows else default
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+        self.db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
     # -- nodes -------------------------------------------------------------------------
     def save_node(self, node: Node) -> None:
-        self.db["nodes"].upsert(_node_row(node), pk="id")
+        self.db.table("nodes").upsert(_node_row(node), pk="id")
 
     def delete_node(self, node_id: str) -> None:
-        self.db["nodes"].delete_where("id = ?", [node_id])
+        self.db.table("nodes").delete_where("id = ?", [node_id])
 
     def load_nodes(self, ids: Iterable[str] | None = None) -> list[Node]:
         """Every node, or those of `ids`."""
         if ids is None:
             return [_row_node(r) for r in self.db.query("select * from nodes order by id")]
         wanted = list(ids)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows += self.db.query(f"select * from nodes where id in ({marks}) order by id", chunk)
         return [_row_node(r) for r in rows]
 
-    def node_versions(self) -> dict[str, tuple]:
+    def node_versions(self) -> dict[str, tuple[Any, ...]]:
         """id -> the fields a running search changes (cheap: to find what to reload)."""
         rows = self.db.execute(
             "select id, status, metric, reason, pruned, boost, slot, pid, started_at, "
@@ -148,10 +148,10 @@ class Store:
             for s, loss, t, p in points
         ]
         if rows:
-            self.db["points"].insert_all(rows)
+            self.db.table("points").insert_all(rows)
 
     def clear_points(self, node_id: str) -> None:
-        self.db["points"].delete_where("node = ?", [node_id])
+        self.db.table("points").delete_where("node = ?", [node_id])
 
     def load_points(self, node_id: str) -> list[tuple[int, float]]:
         rows = self.db.query(
@@ -160,7 +160,7 @@ class Store:
         return [(r["step"], r["loss"]) for r in rows]
 
     def add_event(self, kind: str, node: str = "", **data: Any) -> None:
-        self.db["events"].insert(
+        self.db.table("events").insert(
             {"ts": time.time(), "kind": kind, "node": node, "data": json.dumps(data)}
         )
 
@@ -172,7 +172,7 @@ class Store:
     def add_calls(self, node_id: str, calls: Iterable[CallRecord]) -> None:
         rows = [{"ts": time.time(), "node": node_id, **asdict(c)} for c in calls]
         if rows:
-            self.db["calls"].insert_all(rows, alter=True)
+            self.db.table("calls").insert_all(rows, alter=True)
 
     def call_totals(self) -> dict[str, dict[str, float]]:
         """Per persona: calls, tokens, cost; key "" is the run total."""

@@ -28,21 +28,17 @@ class Tree:
         self._next = 0
         self._reruns: dict[str, list[Node]] = {}  # node id -> its re-run children
         self._children: dict[str, list[Node]] = {}  # the graph's successors, without its overhead
-        self._version = 0  # bumped by add/remove/touch; keys the caches below
-        self._cache: dict[tuple, object] = {}
+        # Answers kept until the next change (`touch`): unpruned(), and best() per arguments.
+        self._unpruned_nodes: list[Node] | None = None
+        self._best_nodes: dict[tuple[bool, bool], Node | None] = {}
         for node in sorted(nodes, key=lambda n: node_index(n.id)):
             self.add(node)
 
     # -- structure ---------------------------------------------------------------------
     def touch(self) -> None:
         """A node changed (status, metric, prune, boost): drop the cached answers."""
-        self._version += 1
-        self._cache.clear()
-
-    def _cached(self, key: tuple, compute):
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        self._unpruned_nodes = None
+        self._best_nodes.clear()
 
     def add(self, node: Node) -> None:
         self.touch()
@@ -95,7 +91,7 @@ class Tree:
 
     def lineage(self, node_id: str) -> list[Node]:
         """Root -> node along first parents."""
-        chain = []
+        chain: list[Node] = []
         current: str | None = node_id
         while current is not None:
             chain.append(self[current])
@@ -103,7 +99,8 @@ class Tree:
         return chain[::-1]
 
     def subtree(self, node_id: str) -> set[str]:
-        return {node_id} | nx.descendants(self.graph, node_id)
+        descendants: set[str] = nx.descendants(self.graph, node_id)
+        return {node_id} | descendants
 
     def is_pruned(self, node_id: str) -> bool:
         """Pruned itself or below a pruned ancestor (first-parent chain)."""
@@ -112,12 +109,15 @@ class Tree:
     def unpruned(self) -> list[Node]:
         """Every node outside pruned subtrees, in one walk from the root (O(n), where
         asking is_pruned of each node would cost O(n x depth)); cached until a change."""
-        return self._cached(("unpruned",), self._unpruned)  # type: ignore[return-value]
+        if self._unpruned_nodes is None:
+            self._unpruned_nodes = self._unpruned()
+        return self._unpruned_nodes
 
     def _unpruned(self) -> list[Node]:
         if ROOT_ID not in self._nodes:
             return []
-        keep, stack, seen = [], [ROOT_ID], set()
+        keep: list[Node] = []
+        stack, seen = [ROOT_ID], set()
         while stack:
             nid = stack.pop()
             if nid in seen or self._nodes[nid].pruned:
@@ -146,9 +146,10 @@ class Tree:
         `confirmed`, among the base and the nodes whose gain is confirmed. Seed-only edits
         never count (their code is their parent's; their metric is another seed's sample).
         Cached until a change (`touch`)."""
-        return self._cached(  # type: ignore[return-value]
-            ("best", include_pruned, confirmed), lambda: self._best(include_pruned, confirmed)
-        )
+        key = (include_pruned, confirmed)
+        if key not in self._best_nodes:
+            self._best_nodes[key] = self._best(include_pruned, confirmed)
+        return self._best_nodes[key]
 
     def _best(self, include_pruned: bool, confirmed: bool) -> Node | None:
         best: Node | None = None
@@ -161,23 +162,25 @@ class Tree:
             if confirmed and self.gain_state(node.id, spread) not in ("base", "confirmed"):
                 continue
             mean = self.metric_mean(node.id)
+            if mean is None:
+                continue
             if (
                 best is None
-                or better(mean, best_mean, self.goal)  # type: ignore[arg-type]
+                or better(mean, best_mean, self.goal)
                 or (mean == best_mean and node_index(node.id) < node_index(best.id))
             ):  # ties: the earliest node
-                best, best_mean = node, mean  # type: ignore[assignment]
+                best, best_mean = node, mean
         return best
 
-    # -- noise and confirmation (DESIGN.md §5; search/noise.py) -------------------------
+    # -- noise and confirmation (docs/ARCHITECTURE.md §4; search/noise.py) --------------
     def samples(self, node_id: str) -> list[float]:
         """Every metric measured for this node's commit: its own run, then its re-runs
         (for a re-run node: the samples of the node it repeats)."""
         node = self[node_id]
         if node.kind == "rerun" and node.parent is not None:
             return self.samples(node.parent)
-        own = [node.metric] if node.has_metric else []
-        return own + [c.metric for c in self._reruns.get(node_id, ()) if c.has_metric]  # type: ignore[misc]
+        runs = [node, *self._reruns.get(node_id, ())]
+        return [m for run in runs if (m := run.measured_metric) is not None]
 
     def metric_mean(self, node_id: str) -> float | None:
         """The mean of the node's samples; None before its first run finished."""
@@ -213,10 +216,9 @@ class Tree:
                 current = self[current].parent
             if current is not None and current in self:
                 refs.append(self[current])
-        if not refs:
-            return None
         sign = 1.0 if self.goal == "min" else -1.0
-        return min(refs, key=lambda r: sign * self.metric_mean(r.id))  # type: ignore[operator]
+        ranked = [(sign * m, r) for r in refs if (m := self.metric_mean(r.id)) is not None]
+        return min(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
     def gain(self, node_id: str) -> float | None:
         """Improvement of the node's mean over its reference's mean (positive = better)."""
@@ -260,13 +262,12 @@ class Tree:
 
     def delta_parent(self, node: Node) -> float | None:
         """vs the parent (for a re-run: vs the first run of the same commit)."""
-        if not node.has_metric or node.parent is None:
+        if node.parent is None:
             return None
-        parent = self[node.parent]
-        return node.metric - parent.metric if parent.has_metric else None  # type: ignore[operator]
+        metric, parent = node.measured_metric, self[node.parent].measured_metric
+        return metric - parent if metric is not None and parent is not None else None
 
     def delta_base(self, node: Node) -> float | None:
-        root = self.root
-        if not node.has_metric or root is None or not root.has_metric:
-            return None
-        return node.metric - root.metric  # type: ignore[operator]
+        metric = node.measured_metric
+        base = self.root.measured_metric if self.root is not None else None
+        return metric - base if metric is not None and base is not None else None

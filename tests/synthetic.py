@@ -4,10 +4,16 @@ well under a second. Knobs let a test make it crash, hang, or touch its readonly
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+from autoresearch_tui.search.executor import Job, RunResult
+from autoresearch_tui.search.slots import Slot
 
 TRAIN_PY = textwrap.dedent(
     '''\
@@ -157,3 +163,44 @@ def marked_pids(marker: str) -> list[int]:
         if marker.encode() in env and alive(int(proc.name)):
             pids.append(int(proc.name))
     return pids
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll `predicate` until it holds; fail saying `what` was awaited after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.02)
+
+
+async def until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """`wait_until` on the event loop: the scheduler runs while this waits."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class InProcess:
+    """An in-process executor: `measure(job)` gives a run's metric from the job's editable
+    files and seed (None: the run crashes), with no process, worktree or log."""
+
+    name = "in-process"
+    checkout = False  # jobs come with their editable files
+    timed = False  # no real run time
+
+    def __init__(self, measure: Callable[[Job], float | None]) -> None:
+        self.measure = measure
+
+    def slots(self, count: int | None = None) -> list[Slot]:
+        return [Slot(f"sim{i}") for i in range(count or 1)]
+
+    async def run(self, job: Job) -> RunResult:
+        value = self.measure(job)
+        if value is None:
+            job.parser.feed("the in-process run crashed\n")
+            return RunResult(1, False, 0.0)
+        job.parser.feed(f"{job.parser.metric}: {value!r}\n")
+        return RunResult(0, False, 0.0)

@@ -1,7 +1,10 @@
-"""DESIGN.md §2's dependency rules, checked on the real source and a real interpreter.
+"""docs/ARCHITECTURE.md §1's dependency rules, checked on the real source and a real
+interpreter.
 
-app -> search, agents, trainer; search -> agents only through the proposer interface;
-trainer imports none of the others; only app/ imports textual (the engine runs headless).
+app -> search, agents, trainer; search -> agents only through the proposer interface and
+the shared number formats; trainer imports none of the others; only app/ imports textual
+(the engine runs headless); the benchmarks (app/bench/) are reached only from their CLI
+subcommand, never from the engine or the rest of the app.
 """
 
 from __future__ import annotations
@@ -53,12 +56,24 @@ def test_trainer_imports_none_of_the_others() -> None:
 def test_engine_never_imports_the_app_and_search_uses_agents_only_through_the_interface() -> None:
     for package in ("search", "agents"):
         assert offenders(package, lambda m: m.startswith("autoresearch_tui.app")) == []
-    seam = ("autoresearch_tui.agents.proposer",)
+    seam = ("autoresearch_tui.agents.proposer", "autoresearch_tui.agents.format")
     assert (
         offenders("search", lambda m: m.startswith("autoresearch_tui.agents") and m not in seam)
         == []
     )
     assert offenders("agents", lambda m: m.startswith("autoresearch_tui.search")) == []
+
+
+def test_only_the_bench_subcommand_imports_the_benchmarks() -> None:
+    bench = "autoresearch_tui.app.bench"
+    for package in ("search", "agents", "trainer"):
+        assert offenders(package, lambda m: m == bench or m.startswith(bench + ".")) == []
+    importers = {
+        f.split(":")[0]
+        for f in offenders("app", lambda m: m == bench or m.startswith(bench + "."))
+        if not f.startswith("app/bench/")
+    }
+    assert importers <= {"app/cli.py"}, importers
 
 
 def test_the_engine_runs_without_textual_installed() -> None:

@@ -1,6 +1,7 @@
-"""The built-in research target (DESIGN.md §8): the template workspace (a nanochat-style
-train.py, the fixed prepare.py, program.md), its presets, `init_workspace`, and the GPU
-check. It imports none of the other subpackages: it is the thing being researched."""
+"""The built-in research target: the template workspace (a nanochat-style train.py, the
+fixed prepare.py, program.md), its presets, `init_workspace`, and the GPU check. It
+imports none of the other subpackages: it is the thing being researched (its layer:
+docs/ARCHITECTURE.md §1; its use: README, "The built-in research target")."""
 
 from autoresearch_tui.trainer.workspace import (
     DATASETS,

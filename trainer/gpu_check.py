@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import io
 import os
 import re
 import shutil
@@ -70,7 +71,7 @@ def run_training(workspace: Path, timeout_s: float) -> tuple[int, str]:
         [sys.executable, "train.py"], cwd=workspace, env=first_gpu_env(),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    assert process.stdout is not None
+    assert isinstance(process.stdout, io.BufferedReader)  # a binary pipe, buffered (read1)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     chunks = []
     deadline = time.time() + timeout_s

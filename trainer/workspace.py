@@ -1,4 +1,4 @@
-"""`init`: a new workspace from the built-in trainer (DESIGN.md §8).
+"""`init`: a new workspace from the built-in trainer (README, "The built-in research target").
 
 Owns the presets (constants rewritten in the template's train.py and prepare.py),
 the files a workspace starts with (train.py, prepare.py, program.md,

@@ -32,6 +32,14 @@ from dataclasses import dataclass, field
 Constants = dict[str, int | float | bool | str]
 
 
+def num(c: Constants, name: str) -> float:
+    """A numeric constant (the formulas' inputs); a TypeError for any other value."""
+    value = c[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {value!r}")
+    return float(value)
+
+
 def log2r(x: float, ref: float) -> float:
     """log2(x / ref), with non-positive x treated as very far away."""
     return math.log2(x / ref) if x > 0 and ref > 0 else 20.0
@@ -101,13 +109,13 @@ def read_constants(source: str) -> Constants:
 # -- the shapes ------------------------------------------------------------------------
 def _additive(c: Constants) -> float:
     v = 1.0
-    v += 0.010 * log2r(c["MATRIX_LR"], 0.1) ** 2  # type: ignore[arg-type]
-    v += 0.004 * log2r(c["WEIGHT_DECAY"], 0.025) ** 2  # type: ignore[arg-type]
-    v += 0.300 * (c["WARMUP_RATIO"] - 0.2) ** 2  # type: ignore[operator]
-    v += 0.008 * log2r(c["DEPTH"], 8) ** 2  # type: ignore[arg-type]
-    v += 0.005 * log2r(c["BATCH_SIZE"], 64) ** 2  # type: ignore[arg-type]
+    v += 0.010 * log2r(num(c, "MATRIX_LR"), 0.1) ** 2
+    v += 0.004 * log2r(num(c, "WEIGHT_DECAY"), 0.025) ** 2
+    v += 0.300 * (num(c, "WARMUP_RATIO") - 0.2) ** 2
+    v += 0.008 * log2r(num(c, "DEPTH"), 8) ** 2
+    v += 0.005 * log2r(num(c, "BATCH_SIZE"), 64) ** 2
     v += 0.0 if c["QK_NORM"] else 0.008
-    v += {"relu": 0.008, "gelu": 0.002, "silu": 0.0}[c["ACT"]]  # type: ignore[index]
+    v += {"relu": 0.008, "gelu": 0.002, "silu": 0.0}[str(c["ACT"])]
     return v
 
 
@@ -131,14 +139,14 @@ ADDITIVE = Landscape(
 
 
 def _interacting(c: Constants) -> float:
-    lr, batch = log2r(c["LR"], 1.0), log2r(c["BATCH_SIZE"], 1.0)  # type: ignore[arg-type]
-    depth, width = log2r(c["DEPTH"], 1.0), log2r(c["WIDTH"], 1.0)  # type: ignore[arg-type]
+    lr, batch = log2r(num(c, "LR"), 1.0), log2r(num(c, "BATCH_SIZE"), 1.0)
+    depth, width = log2r(num(c, "DEPTH"), 1.0), log2r(num(c, "WIDTH"), 1.0)
     v = 1.0
     v += 0.015 * (lr - 0.5 * batch + 7.0) ** 2  # best LR ~ sqrt(batch): 0.044 at 32, 0.088 at 128
     v += 0.006 * (batch - 7.0) ** 2  # bigger batches help (up to 128)
     v += 0.006 * (depth + width - 13.0) ** 2  # capacity: depth * width ~ 8192
     v += 0.004 * (width - depth - 7.0) ** 2  # aspect: width ~ 128 * depth
-    v += 0.5 * max(0.0, lr + 4.0) * (c["WARMUP_RATIO"] - 0.15) ** 2  # type: ignore[operator]
+    v += 0.5 * max(0.0, lr + 4.0) * (num(c, "WARMUP_RATIO") - 0.15) ** 2
     return v
 
 
@@ -159,7 +167,7 @@ INTERACTING = Landscape(
 
 
 def _deceptive(c: Constants) -> float:
-    lr, batch = log2r(c["LR"], 1.0), log2r(c["BATCH_SIZE"], 1.0)  # type: ignore[arg-type]
+    lr, batch = log2r(num(c, "LR"), 1.0), log2r(num(c, "BATCH_SIZE"), 1.0)
     v = 1.0
     # A narrow diagonal valley: the best LR grows with sqrt(batch), and bigger batches
     # are better, but slowly. One step along either axis alone leaves the valley floor
@@ -167,7 +175,7 @@ def _deceptive(c: Constants) -> float:
     # (slightly worse) bigger batch, then an LR step from there, gains.
     v += 0.08 * (lr - 0.5 * batch + 6.64) ** 2
     v += 0.002 * (batch - 8.0) ** 2  # BATCH_SIZE 256 is best
-    v += 0.3 * (c["WARMUP_RATIO"] - 0.2) ** 2  # type: ignore[operator]
+    v += 0.3 * (num(c, "WARMUP_RATIO") - 0.2) ** 2
     v += 0.0 if c["QK_NORM"] else 0.006
     return v
 
@@ -189,17 +197,17 @@ DECEPTIVE = Landscape(
 
 def _crash_value(c: Constants) -> float:
     v = 1.0
-    v += 0.03 * log2r(c["LR"], 0.16) ** 2  # type: ignore[arg-type]
-    v += 0.015 * log2r(c["DEPTH"] * c["WIDTH"], 8192) ** 2  # type: ignore[operator]
-    v += 0.1 * (c["WARMUP_RATIO"] - 0.3) ** 2  # type: ignore[operator]
+    v += 0.03 * log2r(num(c, "LR"), 0.16) ** 2
+    v += 0.015 * log2r(num(c, "DEPTH") * num(c, "WIDTH"), 8192) ** 2
+    v += 0.1 * (num(c, "WARMUP_RATIO") - 0.3) ** 2
     v += 0.0 if c["QK_NORM"] else 0.005
     return v
 
 
 def _crash_region(c: Constants) -> tuple[float, str] | None:
-    if c["DEPTH"] * c["WIDTH"] > 8192:  # type: ignore[operator]
+    if num(c, "DEPTH") * num(c, "WIDTH") > 8192:
         return 0.05, "CUDA out of memory"
-    if c["LR"] > 0.1 * (1.0 + 2.0 * c["WARMUP_RATIO"]):  # type: ignore[operator]
+    if num(c, "LR") > 0.1 * (1.0 + 2.0 * num(c, "WARMUP_RATIO")):
         return 0.5, "loss is nan (diverged)"
     return None
 
@@ -233,8 +241,12 @@ def evaluate(
 def run_script(name: str, module_globals: dict[str, object], seed: int) -> None:
     """Body of a rendered train.py run as a script: print the metric or crash."""
     landscape = LANDSCAPES[name]
-    consts = {k: v for k, v in module_globals.items() if k in landscape.base}
-    metric, _, reason = landscape.measure(consts, seed)  # type: ignore[arg-type]
+    consts: Constants = {
+        k: v
+        for k, v in module_globals.items()
+        if k in landscape.base and isinstance(v, int | float | str)  # bool is an int
+    }
+    metric, _, reason = landscape.measure(consts, seed)
     if metric is None:
         raise RuntimeError(reason)
     print("---")

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 from autoresearch_tui.agents.mutator import Mutator
-from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalRequest
-from autoresearch_tui.search.config import load_config
-from autoresearch_tui.search.executor import experiment_env
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalRequest, Proposer
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.model import ROOT_ID, Node, node_id
 from autoresearch_tui.search.policies import make_policy
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.processes import experiment_env
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store
 
@@ -81,7 +81,7 @@ def bare_run_s(root: Path, command: str, n: int = 15) -> float:
 def grow_tree(root: Path, n: int, seed: int = 0) -> None:
     """Write n finished nodes (random parents, random metrics) into a fresh run's store."""
     rng = random.Random(seed)
-    store = Store(root / ".autoresearch" / "state.db")
+    store = Store(state_db_path(root))
     base = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
     ).stdout.strip()
@@ -104,13 +104,15 @@ def grow_tree(root: Path, n: int, seed: int = 0) -> None:
 
 
 async def _search(
-    root: Path, proposers, slots: int, experiments: int, policy: str = "best-first"
-) -> Search:
-    search = Search(load_config(root, check_clean=False), proposers, policy=make_policy(policy),
-                    slots=[Slot(f"cpu{i}", threads=1) for i in range(slots)],
-                    max_experiments=experiments, seed=1)  # fmt: skip
-    await search.run()
-    return search
+    root: Path, proposers: list[Proposer], slots: int, experiments: int, policy: str = "best-first"
+) -> Scheduler:
+    scheduler = Scheduler(
+        load_config(root, check_clean=False), proposers, policy=make_policy(policy),
+        slots=[Slot(f"cpu{i}", threads=1) for i in range(slots)],
+        max_experiments=experiments, seed=1,
+    )  # fmt: skip
+    await scheduler.run()
+    return scheduler
 
 
 def overhead(root: Path, command: str, experiments: int) -> tuple[float, float]:
@@ -121,9 +123,9 @@ def overhead(root: Path, command: str, experiments: int) -> tuple[float, float]:
     only part that is not the engine's."""
     bare = bare_run_s(root, command)
     start = time.perf_counter()
-    search = asyncio.run(_search(root, [Mutator(AgentSpec("explorer"))], 1, experiments))
+    scheduler = asyncio.run(_search(root, [Mutator(AgentSpec("explorer"))], 1, experiments))
     wall = time.perf_counter() - start
-    runs = len([n for n in search.tree if n.finished_at and n.kind != "root"]) or experiments
+    runs = len([n for n in scheduler.tree if n.finished_at and n.kind != "root"]) or experiments
     return wall / runs - bare, bare
 
 
@@ -147,15 +149,20 @@ def utilization(
     steady: from the first child's start to the last child's start, while work remains;
     whole: to the last finish, so it includes the ramp-down of the final runs. Every run
     counts as busy (re-runs for confirmation too); set-up and teardown count as idle."""
-    search = asyncio.run(_search(root, [SlowAgent(latency_s)], slots, experiments, policy))
-    runs = [n for n in search.tree if n.started_at and n.finished_at]
-    first = min(n.started_at for n in runs if n.kind == "improve")
+    scheduler = asyncio.run(_search(root, [SlowAgent(latency_s)], slots, experiments, policy))
+    spans = [  # (kind, start, end) of every run
+        (n.kind, n.started_at, n.finished_at)
+        for n in scheduler.tree
+        if n.started_at is not None and n.finished_at is not None
+    ]
+    first = min(start for kind, start, _ in spans if kind == "improve")
 
     def busy_until(end: float) -> float:
-        spans = (min(n.finished_at, end) - max(n.started_at, first) for n in runs)
-        return sum(max(0.0, span) for span in spans) / (slots * (end - first))
+        busy = (min(stop, end) - max(start, first) for _, start, stop in spans)
+        return sum(max(0.0, span) for span in busy) / (slots * (end - first))
 
-    return busy_until(max(n.started_at for n in runs)), busy_until(max(n.finished_at for n in runs))
+    last_start = max(start for _, start, _ in spans)
+    return busy_until(last_start), busy_until(max(stop for _, _, stop in spans))
 
 
 def main(argv: list[str] | None = None) -> int:

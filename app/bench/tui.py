@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from autoresearch_tui.search.events import NodeChanged
-from autoresearch_tui.search.model import ROOT_ID, Node, node_id
+from autoresearch_tui.search.model import ROOT_ID, Node, NodeStatus, node_id
 
 PERSONAS = ("architect", "optimizer", "simplifier", "explorer", "debugger")
 
@@ -44,7 +44,7 @@ def synthetic_nodes(count: int, seed: int = 0) -> list[Node]:
     for i in range(1, count):
         parent = rng.choice(good[-30:]) if rng.random() < 0.85 else rng.choice(nodes)
         roll = rng.random()
-        status = "done" if roll < 0.8 else "crashed" if roll < 0.9 else "timeout"
+        status: NodeStatus = "done" if roll < 0.8 else "crashed" if roll < 0.9 else "timeout"
         metric = None
         if status == "done":
             metric = (parent.metric or base) + rng.gauss(0.002, 0.01)
@@ -163,7 +163,7 @@ async def bench_textual_tree(nodes_count: int, adds: int = 20) -> dict[str, Any]
         handles = {ROOT_ID: tree.root}
         tree.root.expand()
         for node in nodes[1:nodes_count]:
-            handle = handles[node.parent].add(  # type: ignore[index]
+            handle = handles[node.parent or ROOT_ID].add(
                 f"{node.id} {node.persona} {node.metric or 0:.4f}", expand=True
             )
             handles[node.id] = handle
@@ -171,7 +171,8 @@ async def bench_textual_tree(nodes_count: int, adds: int = 20) -> dict[str, Any]
         samples = []
         for node in nodes[nodes_count:]:
             start = time.process_time()
-            handles[node.id] = handles[node.parent].add(f"{node.id} {node.persona}", expand=True)  # type: ignore[index]
+            parent = handles[node.parent or ROOT_ID]
+            handles[node.id] = parent.add(f"{node.id} {node.persona}", expand=True)
             await pilot.pause()
             samples.append(time.process_time() - start)
     return {"nodes": nodes_count, "add_one_node": _summary(samples)}

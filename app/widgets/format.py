@@ -1,4 +1,8 @@
-"""Small text formatters shared by the widgets: durations, metrics, deltas, status marks."""
+"""What only the TUI draws: status marks and the colour of a delta.
+
+Numbers (metrics, deltas, durations, counts) are formatted by `agents/format.py`, the one
+definition every output shares.
+"""
 
 from __future__ import annotations
 
@@ -21,37 +25,6 @@ BEST_MARK = "★"
 BOOST_MARK = "▲"
 PRUNED_MARK = "✂"
 UNCONFIRMED_MARK = "?"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """0:42, 12:03, 1:02:03."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def fmt_metric(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.5g}"
-
-
-def fmt_delta(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return ""
-    return f"{value:+.4f}" if abs(value) < 1000 else f"{value:+.4g}"
-
-
-def fmt_count(value: float) -> str:
-    """1234 -> 1.2k, 1234567 -> 1.2M."""
-    value = float(value or 0)
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.1f}{suffix}"
-    return f"{value:.0f}"
 
 
 def delta_style(delta: float | None, goal: str) -> str:

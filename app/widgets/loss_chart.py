@@ -17,12 +17,16 @@ class Series:
     style: str
 
 
+# What is on the chart: the title and, per series, its label, style, size and last point.
+ShownKey = tuple[str, tuple[tuple[str, str, int, tuple[int, float]], ...]]
+
+
 class LossChart(PlotWidget, can_focus=False):
     """A non-focusable PlotWidget (its pan/zoom keys would shadow the tree's)."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
-        self._shown: tuple = ()
+        self._shown: ShownKey | None = None
         self._pending: tuple[str, list[Series]] | None = None
 
     def on_mount(self) -> None:
@@ -37,7 +41,10 @@ class LossChart(PlotWidget, can_focus=False):
     def show(self, title: str, series: list[Series]) -> None:
         """Plot these series (empty ones are left out) unless they are already shown."""
         series = [s for s in series if s.points]
-        key = (title, tuple((s.label, s.style, len(s.points), s.points[-1]) for s in series))
+        key: ShownKey = (
+            title,
+            tuple((s.label, s.style, len(s.points), s.points[-1]) for s in series),
+        )
         if key == self._shown:
             return
         self._shown = key

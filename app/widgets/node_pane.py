@@ -4,6 +4,8 @@ off the event loop and hands the results here; this widget only shows them."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,7 +13,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from autoresearch_tui.app.widgets.format import delta_style, fmt_delta, fmt_duration, fmt_metric
+from autoresearch_tui.agents.format import fmt_delta, fmt_duration, fmt_metric
+from autoresearch_tui.app.widgets.format import delta_style
 from autoresearch_tui.app.widgets.loss_chart import LossChart
 from autoresearch_tui.app.widgets.tree_model import TreeModel
 
@@ -129,30 +132,35 @@ class NodePane(Vertical):
         yield self.log_view
 
 
-class DiffView(VerticalScroll):
-    """The diff of the node against its parent."""
+class TextView(VerticalScroll):
+    """A scrollable, markup-free text: what the diff and the log views share. Each names
+    its body (`BODY_ID`, styled in tui.tcss) and says in `show` where a new text leaves
+    the scroll position."""
+
+    BODY_ID: ClassVar[str]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.body = Static(id="diff-text", markup=False)
+        self.body = Static(id=self.BODY_ID, markup=False)
 
     def compose(self) -> ComposeResult:
         yield self.body
+
+
+class DiffView(TextView):
+    """The diff of the node against its parent, shown from its first line."""
+
+    BODY_ID = "diff-text"
 
     def show(self, renderable: RenderableType) -> None:
         self.body.update(renderable)
         self.scroll_home(animate=False, immediate=True)
 
 
-class LogView(VerticalScroll):
+class LogView(TextView):
     """The last lines of the node's log, kept scrolled to the end (anchored)."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.body = Static(id="log-text", markup=False)
-
-    def compose(self) -> ComposeResult:
-        yield self.body
+    BODY_ID = "log-text"
 
     def show(self, text: str) -> None:
         self.body.update(Text(text, no_wrap=True, overflow="ellipsis"))

@@ -4,7 +4,8 @@ Textual 8.2.8's `Tree` re-measures every visible label on each add (~110 ms at 4
 expanded nodes); this widget renders only the rows on screen (`render_line`), keeps rows
 as a flat list of node ids that new nodes are inserted into, and tracks the cursor by
 node id, so new nodes never move the person's selection or collapse what they opened.
-The keys that act on the selected node live here; the app carries them out.
+The keys that act on the selected node live here; the app carries them out. What a
+row says is `tree_row.py`'s.
 """
 
 from __future__ import annotations
@@ -15,33 +16,17 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from autoresearch_tui.app.widgets.format import (
-    BEST_MARK,
-    BOOST_MARK,
-    PRUNED_MARK,
-    UNCONFIRMED_MARK,
-    delta_style,
-    fmt_delta,
-    fmt_duration,
-    fmt_metric,
-    status_mark,
-)
 from autoresearch_tui.app.widgets.tree_model import Changes, TreeModel
+from autoresearch_tui.app.widgets.tree_row import guides, row_text
 
-PERSONA_WIDTH = 9
-MARK_CLASS = {
-    "running": "running",
-    "done": "ok",
-    "crashed": "error",
-    "timeout": "error",
-    "invalid": "error",
-}
+LineKey = tuple[object, ...]  # everything a row's look depends on (see `_line_key`)
 
 
 class SearchTree(ScrollView, can_focus=True):
@@ -56,7 +41,7 @@ class SearchTree(ScrollView, can_focus=True):
         Binding("end", "last", "Last", show=False),
         Binding("left", "collapse", "Collapse", show=False),
         Binding("right", "expand", "Expand", show=False),
-        Binding("enter", "toggle", "Fold", show=False),
+        Binding("enter", "fold", "Fold", show=False),
         Binding("p", "prune", "Prune"),
         Binding("b", "boost", "Boost"),
         Binding("r", "rerun", "Re-run"),
@@ -108,7 +93,7 @@ class SearchTree(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.model = model
         self.clock = clock
-        self._cache: dict[tuple, Strip] = {}
+        self._cache: dict[LineKey, Strip] = {}
         self._cursor_id: str | None = None
         self.empty_text = ""  # shown while there are no nodes (opening, preparing the demo)
 
@@ -238,18 +223,18 @@ class SearchTree(ScrollView, can_focus=True):
         super().notify_style_update()
         self._cache.clear()
 
-    def _on_focus(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_focus(self, event: events.Focus) -> None:
         self._cache.clear()
         self.refresh()
 
-    def _on_blur(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_blur(self, event: events.Blur) -> None:
         self._cache.clear()
         self.refresh()
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"search-tree--{name}", partial=True)
 
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+    def render_lines(self, crop: Region) -> list[Strip]:
         self._base_style = self.rich_style  # once per frame, not per line
         return super().render_lines(crop)
 
@@ -278,7 +263,7 @@ class SearchTree(ScrollView, can_focus=True):
             self._cache[key] = strip
         return strip
 
-    def _line_key(self, nid: str, is_cursor: bool, width: int) -> tuple:
+    def _line_key(self, nid: str, is_cursor: bool, width: int) -> LineKey:
         """Everything a row's look depends on, so rows that only moved stay cached."""
         model = self.model
         node = model[nid]
@@ -300,70 +285,11 @@ class SearchTree(ScrollView, can_focus=True):
         )
 
     def guides(self, node_id: str) -> str:
-        model = self.model
-        depth = model.depth[node_id]
-        if depth == 0:
-            return ""
-        parts = ["└─" if model.is_last_child(node_id) else "├─"]
-        current = model[node_id].parent
-        while current is not None and model.depth.get(current, 0) > 0:
-            parts.append("  " if model.is_last_child(current) else "│ ")
-            current = model[current].parent
-        return "".join(reversed(parts))
+        return guides(self.model, node_id)
 
     def label(self, node_id: str, width: int = 200) -> Text:
         """The row text of a node (without cursor or background)."""
-        model = self.model
-        node = model[node_id]
-        text = Text(no_wrap=True, overflow="ellipsis", end="")
-        guides = self.guides(node_id)
-        wide = width >= 40  # room for the persona column
-        room = max(4, width - (33 if wide else 23))
-        if len(guides) > room:
-            guides = "…" + guides[len(guides) - room + 1 :]
-        text.append(guides, self._style("guides"))
-        mark_class = MARK_CLASS.get(node.status, "muted")
-        text.append(status_mark(node), self._style(mark_class))
-        text.append(f" {node.id} ")
-        if wide:
-            persona = node.persona if len(node.persona) <= PERSONA_WIDTH else node.persona[:8] + "…"
-            text.append(f"{persona:<{PERSONA_WIDTH}} ", self._style("muted"))
-        if node.has_metric:
-            text.append(fmt_metric(node.metric))
-            delta = model.tree.delta_parent(node)
-            if delta is not None:
-                kind = delta_style(delta, model.goal)
-                text.append(" " + fmt_delta(delta), self._style(kind) if kind else Style())
-                if node.kind != "root" and model.gain_state(node_id) == "unconfirmed":
-                    text.append(UNCONFIRMED_MARK, self._style("flag"))
-        elif node.status == "running":
-            started = node.started_at or self.clock()
-            text.append(
-                f"{node.slot} {fmt_duration(self.clock() - started)}", self._style("running")
-            )
-        elif node.status in ("crashed", "timeout", "invalid", "failed"):
-            text.append(node.status, self._style("error" if node.status != "failed" else "muted"))
-        else:
-            text.append(node.status, self._style("muted"))
-        flags = []
-        if node_id == model.best_id:
-            flags.append((BEST_MARK, "best"))
-        if node.boost != 1.0:
-            flags.append((f"{BOOST_MARK}{node.boost:g}", "flag"))
-        if node.pruned:
-            flags.append((PRUNED_MARK, "flag"))
-        if node_id in model.collapsed and model.kids.get(node_id):
-            flags.append((f"+{model.hidden_below(node_id)}", "muted"))
-        for flag, style in flags:
-            text.append(" ")
-            text.append(flag, self._style(style))
-        if node_id == model.best_id:
-            text.stylize(self._style("best"), len(guides))
-        if node_id in model.pruned_eff:
-            text.stylize(self._style("pruned"), len(guides))
-        elif not model.is_match(node_id):
-            text.stylize(self._style("context"), len(guides))
-        return text
+        return row_text(self.model, node_id, width, self._style, self.clock())
 
     def _render_row(self, node_id: str, width: int, is_cursor: bool, base: Style) -> Strip:
         text = self.label(node_id, width)
@@ -438,7 +364,7 @@ class SearchTree(ScrollView, can_focus=True):
         elif kids := self.model.children(nid):
             self.select(kids[0])
 
-    def action_toggle(self) -> None:
+    def action_fold(self) -> None:
         if self.cursor_id is not None and self.model.toggle(self.cursor_id):
             self._rows_changed()
 

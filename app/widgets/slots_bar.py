@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 
-from autoresearch_tui.app.widgets.format import fmt_duration
+from autoresearch_tui.agents.format import fmt_duration
 
 BAR_WIDTH = 12
 CELL_WIDTH = 44
@@ -86,7 +87,7 @@ class SlotsBar(Widget):
         lines.append(totals)
         return lines
 
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._lines(width))
 
     def render(self) -> Text:

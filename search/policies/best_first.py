@@ -2,8 +2,9 @@
 
     weight = sigmoid(lam * (best - metric) / scale) / (1 + children) * boost
 
-(signs flipped for goal = "max"), over every measured, unpruned node, where `metric` is
-the node's mean over its runs and `best` the best mean. `scale` is the run-to-run noise
+(signs flipped for goal = "max"), over every measured, unpruned node with code of its own
+(no re-run, no seed-only edit: `ranking` in policies/base.py), where `metric` is the
+node's mean over its runs and `best` the best mean. `scale` is the run-to-run noise
 (one standard deviation, from noise control's repeated runs), so a node within the noise
 of the best is nearly as likely to be expanded as the best, and one several noise widths
 worse almost never; before any commit ran twice, or on a noiseless target, `scale` is the
@@ -23,19 +24,20 @@ over too many nodes for a budget of ~60.
 from __future__ import annotations
 
 import math
-import statistics
 
 from autoresearch_tui.search.noise import SPREAD_SDS
-from autoresearch_tui.search.policies.base import debuggable, register, speculative_root, unpruned
+from autoresearch_tui.search.policies.base import (
+    Ranking,
+    debuggable,
+    ranking,
+    register,
+    speculative_root_weight,
+    unpruned,
+)
 from autoresearch_tui.search.tree import Tree
 
 
-def robust_scale(values: list[float], median: float) -> float:
-    mad = statistics.median(abs(v - median) for v in values) * 1.4826
-    return mad if mad > 0 else max(abs(median) * 0.01, 1e-12)
-
-
-@register("best-first")
+@register
 class BestFirst:
     name = "best-first"
     sequential = False
@@ -46,34 +48,14 @@ class BestFirst:
     def weights(
         self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3
     ) -> dict[str, float]:
-        nodes = unpruned(tree)
-        # A seed-only edit is its parent's code with other luck: expanding it would only
-        # split the parent's children (and what they tried) across clones.
-        measured = [n for n in nodes if n.has_metric and n.kind != "rerun" and not n.seed_only]
-        means = {n.id: tree.ranking_mean(n.id) for n in measured}  # re-runs fold in
-        values = list(means.values())
-        weights: dict[str, float] = {}
-        values_of: dict[str, float] = {}  # sigmoid value before the children penalty
-        if values:
-            sign = 1.0 if tree.goal == "min" else -1.0
-            best = min(values, key=lambda v: sign * v)  # type: ignore[operator]
-            spread = tree.noise_spread()
-            if spread:
-                scale = spread / SPREAD_SDS  # one standard deviation of one run
-            else:
-                scale = robust_scale(values, statistics.median(values))  # type: ignore[arg-type]
-            for node in measured:
-                z = sign * (best - means[node.id]) / scale  # type: ignore[operator]
-                value = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.lam * z))))
-                if node.boost > 1:
-                    value = max(value, 0.5)  # a boosted node counts as promising as the best
-                values_of[node.id] = value
-                weights[node.id] = value / (1 + len(tree.experiments(node.id))) * node.boost
-        elif speculative_root(tree):
-            root = tree.root
-            weights[root.id] = 0.5 / (1 + len(tree.experiments(root.id))) * root.boost  # type: ignore[union-attr]
+        ranked = ranking(tree)
+        if ranked is None:
+            weights = speculative_root_weight(tree)
+            values_of: dict[str, float] = {}
+        else:
+            weights, values_of = self._ranked_weights(tree, ranked)
         if can_debug:
-            for node in nodes:
+            for node in unpruned(tree):
                 if not debuggable(tree, node, max_debug_depth):
                     continue
                 # A debug chain inherits the value of its nearest measured ancestor.
@@ -83,6 +65,24 @@ class BestFirst:
                 if ancestor is not None:
                     weights[node.id] = 0.5 * values_of[ancestor] * node.boost
         return weights
+
+    def _ranked_weights(
+        self, tree: Tree, ranked: Ranking
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(weights, sigmoid values before the children penalty) of the ranked nodes."""
+        best = ranked.best_mean()
+        spread = tree.noise_spread()
+        scale = spread / SPREAD_SDS if spread else ranked.scale  # one SD of one run
+        weights: dict[str, float] = {}
+        values_of: dict[str, float] = {}
+        for node in ranked.nodes:
+            z = ranked.sign * (best - ranked.means[node.id]) / scale
+            value = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.lam * z))))
+            if node.boost > 1:
+                value = max(value, 0.5)  # a boosted node counts as promising as the best
+            values_of[node.id] = value
+            weights[node.id] = value / (1 + len(tree.experiments(node.id))) * node.boost
+        return weights, values_of
 
     def choose(
         self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3

@@ -8,7 +8,7 @@ from autoresearch_tui.search.policies.base import register
 from autoresearch_tui.search.tree import Tree
 
 
-@register("ratchet")
+@register
 class Ratchet:
     name = "ratchet"
     sequential = True

@@ -1,6 +1,9 @@
 """`uct`: upper confidence bounds over the nodes to expand.
 
-Expanding a node is an arm; its reward is the normalised value of what it yields:
+Expanding a node is an arm; its reward is the normalised value of what it yields. The
+arms are policies/base.py's `ranking`: measured, unpruned nodes with code of their own (a
+seed-only edit is its parent's code with other luck: never an arm, and as a child it
+yields its parent's value).
 
     v(m)  = (hi - mean(m)) / (hi - best), clipped to [0, 1]   (goal "min"; flipped for "max")
     Q(n)  = (v(n) + sum of v(c) over its finished children) / (1 + finished children)
@@ -16,29 +19,31 @@ is `[search] uct_c`. A crashed node may get one debug child at half its parent's
 from __future__ import annotations
 
 import math
-import statistics
 
 from autoresearch_tui.search.model import FINISHED
-from autoresearch_tui.search.policies.base import debuggable, register, speculative_root, unpruned
-from autoresearch_tui.search.policies.best_first import robust_scale
+from autoresearch_tui.search.policies.base import (
+    Ranking,
+    debuggable,
+    ranking,
+    register,
+    speculative_root_weight,
+    unpruned,
+)
 from autoresearch_tui.search.tree import Tree
 
 
-def normalised_values(tree: Tree, means: dict[str, float]) -> dict[str, float]:
+def normalised_values(ranked: Ranking) -> dict[str, float]:
     """Node id -> value in [0, 1]: 1 for the best mean, 0 at the (clipped) worst."""
-    if not means:
-        return {}
-    sign = 1.0 if tree.goal == "min" else -1.0
-    costs = {k: sign * m for k, m in means.items()}  # lower is better
-    lo = min(costs.values())
-    median = statistics.median(costs.values())
-    hi = min(max(costs.values()), median + 3 * robust_scale(list(costs.values()), median))
+    sign = ranked.sign
+    costs = [sign * ranked.means[n.id] for n in ranked.nodes]  # lower is better
+    lo = min(costs)
+    hi = min(max(costs), sign * ranked.median + 3 * ranked.scale)
     if hi <= lo:
-        return {k: 0.5 for k in costs}
-    return {k: min(1.0, max(0.0, (hi - c) / (hi - lo))) for k, c in costs.items()}
+        return {k: 0.5 for k in ranked.means}
+    return {k: min(1.0, max(0.0, (hi - sign * m) / (hi - lo))) for k, m in ranked.means.items()}
 
 
-@register("uct")
+@register
 class UCT:
     name = "uct"
     sequential = False
@@ -49,28 +54,27 @@ class UCT:
     def scores(
         self, tree: Tree, *, can_debug: bool = False, max_debug_depth: int = 3
     ) -> dict[str, float]:
-        nodes = unpruned(tree)
-        measured = [n for n in nodes if n.has_metric and n.kind != "rerun"]
-        means = {n.id: tree.ranking_mean(n.id) for n in measured}
-        values = normalised_values(tree, means)  # type: ignore[arg-type]
-        scores: dict[str, float] = {}
-        if values:
-            visits = {n.id: len(tree.experiments(n.id)) for n in measured}
-            total = sum(visits.values())
-            for node in measured:
-                outcomes = [
-                    values.get(c.id, 0.0) for c in tree.experiments(node.id) if c.status in FINISHED
-                ]
-                q = (values[node.id] + sum(outcomes)) / (1 + len(outcomes))
-                bonus = self.c * math.sqrt(math.log(1 + total) / (1 + visits[node.id]))
-                scores[node.id] = (q + bonus) * node.boost
-        elif speculative_root(tree):
-            root = tree.root
-            scores[root.id] = 0.5 / (1 + len(tree.experiments(root.id))) * root.boost  # type: ignore[union-attr]
+        ranked = ranking(tree)
+        scores = speculative_root_weight(tree) if ranked is None else self._ucb(tree, ranked)
         if can_debug:
-            for node in nodes:
+            for node in unpruned(tree):
                 if debuggable(tree, node, max_debug_depth) and node.parent in scores:
                     scores[node.id] = 0.5 * scores[node.parent] * node.boost
+        return scores
+
+    def _ucb(self, tree: Tree, ranked: Ranking) -> dict[str, float]:
+        """U(n) of every ranked node (the module docstring's formula)."""
+        values = normalised_values(ranked)
+        visits = {n.id: len(tree.experiments(n.id)) for n in ranked.nodes}
+        total = sum(visits.values())
+        scores: dict[str, float] = {}
+        for node in ranked.nodes:
+            outcomes = [
+                values.get(c.id, 0.0) for c in tree.experiments(node.id) if c.status in FINISHED
+            ]
+            q = (values[node.id] + sum(outcomes)) / (1 + len(outcomes))
+            bonus = self.c * math.sqrt(math.log(1 + total) / (1 + visits[node.id]))
+            scores[node.id] = (q + bonus) * node.boost
         return scores
 
     def choose(

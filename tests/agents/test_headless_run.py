@@ -32,7 +32,7 @@ from autoresearch_tui.agents.factory import build_proposers
 from autoresearch_tui.app.cli import main
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.events import Notice
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.store import Store
 
 EXPERIMENTS = 10
@@ -180,7 +180,8 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
         assert repo.commit(node["commit"]).parents[0].hexsha == parent["commit"]
 
     # Every bad reply is a recorded failure with its reply kept; the run went on.
-    logs = ws / ".autoresearch" / "logs"
+    config = load_config(ws, check_clean=False)
+    logs = config.log_dir
     for persona, reason in FAILURES.items():
         mine = [n for n in children if n["persona"] == persona]
         assert mine and all(n["status"] == "failed" for n in mine), mine
@@ -225,7 +226,7 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
     # No key in any experiment's environment or log, nor anywhere in the run's state.
     assert all(e.request.api_key in (ANTHROPIC_KEY, OPENAI_KEY) for e in exchanges)
     assert any("env PATH=" in p.read_text() for p in logs.glob("*.log"))
-    for path in (ws / ".autoresearch").rglob("*"):
+    for path in config.state_dir.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             assert ANTHROPIC_KEY.encode() not in data and OPENAI_KEY.encode() not in data, path
@@ -248,10 +249,10 @@ def test_the_budget_stops_new_proposals_and_says_so(
         config = load_config(ws)
         notices: list[Notice] = []
         proposers = build_proposers(config.agents, ws)
-        search = Search(config, proposers, max_experiments=20, listeners=[notices.append])  # type: ignore[list-item]
+        search = Scheduler(config, proposers, max_experiments=20, listeners=[notices.append])  # type: ignore[list-item]
         asyncio.run(search.run())
         calls = len(server.exchanges)
-    totals = Store(ws / ".autoresearch" / "state.db").call_totals()[""]
+    totals = Store(config.db_path).call_totals()[""]
     assert totals["calls"] == calls and 2 <= calls <= 5  # the budget, plus what was in flight
     assert totals["cost_usd"] == pytest.approx(0.75 * calls) and totals["cost_usd"] >= 1.0
     assert any("budget reached" in n.text for n in notices if isinstance(n, Notice))

@@ -18,7 +18,8 @@ from fake_llm_server import (
 )
 from synthetic import TRAIN_PY
 
-from autoresearch_tui.agents.backends import AgentSetupError, make_backend
+from autoresearch_tui.agents.backends import BUILDERS, AgentSetupError, make_backend
+from autoresearch_tui.agents.proposer import BACKENDS as ALL_BACKENDS
 from autoresearch_tui.agents.proposer import (
     AgentSpec,
     Proposal,
@@ -30,7 +31,7 @@ from autoresearch_tui.agents.proposer import (
 GOOD = search_replace("train.py", "DEPTH = 8", "DEPTH = 9", "deeper: DEPTH 8 -> 9")
 NOT_COMPILING = search_replace("train.py", "DEPTH = 8", "DEPTH = = 9", "broken")
 MALFORMED = "Sure! I would raise the depth to 9, that should help a lot."
-BACKENDS = ("anthropic", "openai", "openai-compatible")
+BACKENDS = ("anthropic", "openai", "openai-compatible")  # the LLM ones
 
 
 def base_url(server: FakeLLMServer, backend: str) -> str:
@@ -270,6 +271,10 @@ async def test_a_debug_request_carries_the_crash_log_to_the_debugger(
     assert "Fix the parent n0004" in text
 
 
+def test_every_backend_name_has_one_builder() -> None:
+    assert list(BUILDERS) == list(ALL_BACKENDS)
+
+
 def test_missing_settings_fail_at_startup_with_one_line(
     keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,6 +289,8 @@ def test_missing_settings_fail_at_startup_with_one_line(
         (AgentSpec("x", "command", command="no-such-agent-cli -p"), "is not on PATH"),
         (AgentSpec("x", "command"), "no command"),
         (AgentSpec("x", "openai-compatible", "m", "http://h/v1", repairs=-1), "repairs must be"),
+        (AgentSpec("x", "mutator", weight=-1.0), "weight must be a number >= 0"),
+        (AgentSpec("x", "gemini"), "backend 'gemini' is unknown — use one of anthropic"),
     ]
     for spec, message in cases:
         with pytest.raises(AgentSetupError) as info:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 
 from fake_llm_server import FakeLLMServer, Reply, Request
@@ -12,8 +13,8 @@ from synthetic import ScriptedProposer, git, true_metric
 
 from autoresearch_tui.agents.factory import build_proposer
 from autoresearch_tui.agents.proposer import AgentSpec
-from autoresearch_tui.search.config import load_config
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.config import load_config, state_db_path
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store
 
@@ -45,7 +46,7 @@ class ScriptThenWait(ScriptedProposer):
         return await super().propose(request)
 
 
-def merge_search(workspace: Path, server: FakeLLMServer, replies: dict[str, str]) -> Search:
+def merge_search(workspace: Path, server: FakeLLMServer, replies: dict[str, str]) -> Scheduler:
     def answer(request: Request) -> Reply:
         assert "Merge: apply" in request.text  # only merges are asked of this persona
         return Reply(replies["merge"])
@@ -61,22 +62,27 @@ def merge_search(workspace: Path, server: FakeLLMServer, replies: dict[str, str]
                   base_url=f"{server.url}/v1", weight=1e-9, max_retries=0, repairs=0),
         workspace,
     )  # fmt: skip
-    s = Search(config, [ScriptThenWait(list(SCRIPT)), llm],
+    s = Scheduler(config, [ScriptThenWait(list(SCRIPT)), llm],
                slots=[Slot("cpu0", threads=1)], max_experiments=4)  # fmt: skip
 
     def settled() -> bool:
-        if not s._merge_tried or any(k.startswith("merge:") for k in s._proposals):
-            return False
-        return all(n.status in ("done", "failed") for n in s.tree if n.kind == "merge")
+        """A merge node was made and has ended: ran, or failed as a proposal."""
+        merges = [n for n in s.tree if n.kind == "merge"]
+        return bool(merges) and all(n.status in ("done", "failed") for n in merges)
 
     async def until_the_merge_was_tried() -> None:
         task = asyncio.create_task(s.run())
+        deadline = time.monotonic() + 60
         while not settled():
+            assert not task.done(), "the search ended before a merge was tried"
+            assert time.monotonic() < deadline, (
+                f"no merge settled in 60 s: {[(n.id, n.kind, n.status) for n in s.tree]}"
+            )
             await asyncio.sleep(0.05)
         s.stop()  # the other persona waits for ever: nothing else would happen
         await task
 
-    asyncio.run(asyncio.wait_for(until_the_merge_was_tried(), 60))
+    asyncio.run(until_the_merge_was_tried())
     return s
 
 
@@ -98,7 +104,7 @@ def test_a_conflict_is_resolved_by_a_model_backed_persona(
     assert abs(merge.metric - true_metric(0.08, 8, 0.1, False, "gelu")) < 1e-6  # type: ignore[operator]
     parents = git(workspace, "rev-list", "--parents", "-n", "1", merge.commit).split()[1:]
     assert parents == [act.commit, lr.commit]  # a real merge commit
-    store = Store(workspace / ".autoresearch" / "state.db", readonly=True)
+    store = Store(state_db_path(workspace), readonly=True)
     (call,) = store.db.query("select * from calls where node = ?", [merge.id])
     assert call["persona"] == "architect" and call["input_tokens"] > 0 and not call["error"]
     (event,) = store.events("merge")
@@ -111,7 +117,8 @@ def test_an_unusable_resolution_is_recorded_and_makes_no_merge(
     s = merge_search(workspace, server, {"merge": "DESCRIPTION: nothing\n\nno edits here\n"})
     (failed,) = [n for n in s.tree if n.kind == "merge"]
     assert failed.status == "failed" and "conflict in train.py" in failed.reason
-    store = Store(workspace / ".autoresearch" / "state.db", readonly=True)
+    store = Store(state_db_path(workspace), readonly=True)
     (skipped,) = store.events("merge-skipped")
     assert skipped["data"]["reason"].startswith("conflict in train.py; architect")
-    assert (workspace / ".autoresearch" / "logs" / f"{failed.id}.reply.md").is_file()
+    log_dir = load_config(workspace, check_clean=False).log_dir
+    assert (log_dir / f"{failed.id}.reply.md").is_file()

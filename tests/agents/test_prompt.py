@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,8 +42,8 @@ def test_workspace_program_and_briefs_override_and_add(tmp_path: Path) -> None:
     assert unknown.source == "generic" and "wanderer" in unknown.brief
 
 
-def request(**kw: object) -> ProposalRequest:
-    base = dict(
+def request(**kw: Any) -> ProposalRequest:
+    base = ProposalRequest(
         workspace=Path("."),
         parent_id="n0003",
         parent_files={"train.py": "LR = 0.04\n"},
@@ -62,8 +64,7 @@ def request(**kw: object) -> ProposalRequest:
         best=TriedChange("n0003", "deeper model", "done", 1.01, -0.02, "architect"),
         hints=["try a longer warmup"],
     )
-    base.update(kw)
-    return ProposalRequest(**base)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **kw)
 
 
 def test_prompt_carries_program_brief_files_lineage_tried_best_hints() -> None:
@@ -73,11 +74,16 @@ def test_prompt_carries_program_brief_files_lineage_tried_best_hints() -> None:
     assert "You may edit only these files: train.py" in prompt.system
     assert "```python\nLR = 0.04\n```" in prompt.files
     task = prompt.task
-    assert "Metric: val_bpb (lower is better). Base: 1.03. Parent n0003: 1.01." in task
-    assert "- n0003 [architect] deeper model: val_bpb 1.01 (-0.02 vs its parent, better)" in task
-    assert "- n0005 [optimizer] raise LR to 0.08: val_bpb 1.02 (+0.01 vs its parent, worse)" in task
+    assert "Metric: val_bpb (lower is better). Base: 1.0300. Parent n0003: 1.0100." in task
+    assert (
+        "- n0003 [architect] deeper model: val_bpb 1.0100 (-0.0200 vs its parent, better)" in task
+    )
+    assert (
+        "- n0005 [optimizer] raise LR to 0.08: val_bpb 1.0200 (+0.0100 vs its parent, worse)"
+        in task
+    )
     assert "- n0006 [explorer] swap relu for gelu: running, no result yet" in task
-    assert "Best so far: n0003 val_bpb 1.01 — deeper model" in task
+    assert "Best so far: n0003 val_bpb 1.0100 — deeper model" in task
     assert "- try a longer warmup" in task
     assert "crash" not in task.lower()
     # The stable parts come first (cacheable), the task last.
@@ -88,7 +94,7 @@ def test_prompt_carries_program_brief_files_lineage_tried_best_hints() -> None:
 def test_goal_max_flips_the_judgement() -> None:
     prompt = build_prompt(request(goal="max"), "P", "B")
     assert "(higher is better)" in prompt.task
-    assert "(-0.02 vs its parent, worse)" in prompt.task
+    assert "(-0.0200 vs its parent, worse)" in prompt.task
 
 
 def test_debug_prompt_has_the_crash_log_and_asks_for_a_fix() -> None:

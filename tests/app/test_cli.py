@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 from synthetic import TOML, alive, git, marked_pids, true_metric
+from tui_helpers import wait_db
 
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec
-from autoresearch_tui.search.config import load_config
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.config import load_config, state_db_path
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 
 CLI = [sys.executable, "-m", "autoresearch_tui.app.cli"]
@@ -107,9 +108,9 @@ def test_headless_run_status_and_export_reproduce_the_metric(
 
 
 def test_a_damaged_state_db_is_a_one_line_error(workspace: Path) -> None:
-    state = workspace / ".autoresearch"
-    state.mkdir()
-    (state / "state.db").write_bytes(b"not a database, e.g. a half-copied file" * 200)
+    db = state_db_path(workspace)
+    db.parent.mkdir()
+    db.write_bytes(b"not a database, e.g. a half-copied file" * 200)
     out = cli("run", str(workspace), "--headless", "--max-experiments", "1", check=False)
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
     assert "cannot open" in out.stderr and "move .autoresearch aside" in out.stderr
@@ -128,17 +129,13 @@ def test_ctrl_c_stops_cleanly_and_requeues(workspace: Path) -> None:
     slow_workspace(workspace, 20.0)
     proc = subprocess.Popen([*CLI, "run", str(workspace), "--headless", "--slots", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    db = workspace / ".autoresearch" / "state.db"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        time.sleep(0.2)
-        try:
-            running = sqlite3.connect(db).execute(
-                "select count(*) from nodes where status='running' and pid > 0").fetchone()[0]  # fmt: skip
-        except sqlite3.OperationalError:  # not created yet
-            continue
-        if running >= 2:
-            break
+    db = state_db_path(workspace)
+    try:
+        wait_db(db, "select count(*) >= 2 from nodes where status='running' and pid > 0",
+                "two experiments running at once", timeout=30)  # fmt: skip
+    except AssertionError:
+        proc.kill()
+        raise
     run = sqlite3.connect(db).execute("select value from meta where key='run'").fetchone()[0]
     assert experiment_pids(run)
     second = cli("run", str(workspace), "--headless", check=False)  # one runner per workspace
@@ -161,24 +158,14 @@ def test_resume_after_kill_9_loses_nothing_and_leaves_no_strays(workspace: Path)
     proc = subprocess.Popen([*CLI, "run", str(workspace), "--headless", "--slots", "2",
                              "--max-experiments", "40"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
-    db = workspace / ".autoresearch" / "state.db"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        time.sleep(0.1)
-        if not db.exists():
-            continue
-        con = sqlite3.connect(db)
-        try:
-            done = con.execute(
-                "select count(*) from nodes where status='done' and kind='improve'"
-            ).fetchone()[0]
-            running = con.execute(
-                "select count(*) from nodes where status='running' and pid > 0"
-            ).fetchone()[0]
-        except sqlite3.OperationalError:  # tables not created yet
-            continue
-        if done >= 2 and running >= 1:
-            break
+    db = state_db_path(workspace)
+    try:
+        wait_db(db, "select (select count(*) from nodes where status='done' and kind='improve')"
+                " >= 2 and (select count(*) from nodes where status='running' and pid > 0) >= 1",
+                "2 improvements done and 1 running", timeout=60)  # fmt: skip
+    except AssertionError:
+        proc.kill()
+        raise
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     con = sqlite3.connect(db)
@@ -189,9 +176,9 @@ def test_resume_after_kill_9_loses_nothing_and_leaves_no_strays(workspace: Path)
     status = cli("status", str(workspace)).stdout
     assert "runner: none — the " in status and "marked running stopped with it" in status
 
-    async def resume() -> Search:
+    async def resume() -> Scheduler:
         config = load_config(workspace, check_clean=False)
-        search = Search(config, [Mutator(AgentSpec("explorer"))], slots=[Slot("cpu0", threads=1)],
+        search = Scheduler(config, [Mutator(AgentSpec("explorer"))], slots=[Slot("cpu0", threads=1)],
                         max_experiments=1)  # fmt: skip
         await search.open()
         deadline = time.monotonic() + 1.0  # SIGKILL is delivered asynchronously

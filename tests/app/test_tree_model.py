@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+from typing import Any
 
 from autoresearch_tui.app.bench.tui import synthetic_nodes
 from autoresearch_tui.app.widgets.tree_model import TreeModel
@@ -26,7 +27,7 @@ def dfs(model: TreeModel) -> list[str]:
     return out
 
 
-def node(nid: str, parent: str | None, metric: float | None = None, **kw) -> Node:  # type: ignore[no-untyped-def]
+def node(nid: str, parent: str | None, metric: float | None = None, **kw: Any) -> Node:
     status = kw.pop("status", "done" if metric is not None else "ready")
     return Node(
         id=nid,

@@ -6,7 +6,9 @@ events table of state.db."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui_helpers import events, make_app, settle, stored_nodes, wait_for
 
@@ -16,22 +18,27 @@ from autoresearch_tui.app.screens.prompt import PromptScreen
 from autoresearch_tui.app.widgets.loss_chart import LossChart
 from autoresearch_tui.app.widgets.slots_bar import SlotsBar
 
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from autoresearch_tui.app.tui import ResearchApp
+
 SIZE = (120, 35)
 
 
-def notes(app) -> list[str]:  # type: ignore[no-untyped-def]
+def notes(app: ResearchApp) -> list[str]:
     return [n.message for n in app._notifications]
 
 
-def row_text(app, nid: str) -> str:  # type: ignore[no-untyped-def]
+def row_text(app: ResearchApp, nid: str) -> str:
     return app.tree_view.label(nid).plain
 
 
-def finished(app, count: int):  # type: ignore[no-untyped-def]
+def finished(app: ResearchApp, count: int) -> Callable[[], bool]:
     return lambda: app.model.finished_count >= count and not app.model.running_ids
 
 
-async def select_experiment(pilot, app) -> str:  # type: ignore[no-untyped-def]
+async def select_experiment(pilot: Pilot[int], app: ResearchApp) -> str:
     """Move the cursor with j to the first non-root, non-rerun node; return its id."""
     for _ in range(len(app.model.rows)):
         nid = app.tree_view.cursor_id
@@ -214,7 +221,7 @@ async def test_pause_and_resume(workspace: Path) -> None:
         assert "paused" in slots._totals.plain
         await wait_for(pilot, lambda: not app.model.running_ids, what="running ones to finish")
         count = len(app.model)
-        await pilot.pause(0.5)
+        await pilot.pause(0.5)  # an absence: no condition to wait for, so a fixed window
         assert len(app.model) == count  # nothing new while paused
         await pilot.press("space")
         await wait_for(pilot, lambda: events(workspace, "resume"), what="the resume event")

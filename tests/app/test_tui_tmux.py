@@ -97,14 +97,10 @@ def test_prune_in_tmux_shows_in_status_json(tmp_path: Path) -> None:
         nodes = {n["id"]: n for n in status(ws)["nodes"]}
         assert nodes["n0001"]["pruned"] is True
         tmux.keys("q")
-        time.sleep(0.5)
-        if "Quit" in tmux.screen() and not tmux.pane_dead():
+        tmux.wait(lambda s: "Quit (y)" in s or tmux.pane_dead(), "the quit question or the exit")
+        if not tmux.pane_dead():
             tmux.keys("y")  # experiments were running: confirm
-        deadline = time.monotonic() + 30
-        while not tmux.pane_dead():
-            assert time.monotonic() < deadline, tmux.screen()
-            time.sleep(0.2)
-        last_screen = tmux.screen()
+        last_screen = tmux.wait(lambda s: tmux.pane_dead(), "the TUI to exit")
     finally:
         tmux.kill()
     after = status(ws)

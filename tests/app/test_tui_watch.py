@@ -4,35 +4,25 @@ pane): it watches that search read-only from state.db, and writes nothing."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tui_helpers import events, make_app, stored_nodes, wait_for
+from tui_helpers import events, make_app, stored_nodes, wait_db, wait_for
 
 from autoresearch_tui.app.widgets.slots_bar import SlotsBar
+from autoresearch_tui.search.config import state_db_path
 from autoresearch_tui.search.model import FINISHED
+
+if TYPE_CHECKING:
+    from autoresearch_tui.app.tui import ResearchApp
 
 CLI = [sys.executable, "-m", "autoresearch_tui.app.cli"]
 
 
-def notes(app) -> list[str]:  # type: ignore[no-untyped-def]
+def notes(app: ResearchApp) -> list[str]:
     return [n.message for n in app._notifications]
-
-
-def wait_running(db: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        try:
-            con = sqlite3.connect(db)
-            if con.execute("select count(*) from nodes where status='running'").fetchone()[0]:
-                return
-        except sqlite3.OperationalError:  # not created yet
-            continue
-    raise AssertionError("the headless runner never started an experiment")
 
 
 async def test_a_second_tui_watches_the_running_search_read_only(slow_workspace: Path) -> None:
@@ -41,7 +31,9 @@ async def test_a_second_tui_watches_the_running_search_read_only(slow_workspace:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_running(slow_workspace / ".autoresearch" / "state.db")
+        wait_db(state_db_path(slow_workspace),
+                "select count(*) from nodes where status='running'",
+                "the headless runner to start an experiment", timeout=60)  # fmt: skip
         app = make_app(slow_workspace)
         async with app.run_test(size=(120, 35)) as pilot:
             await wait_for(pilot, lambda: app.watching == runner.pid, what="watch mode")

@@ -3,20 +3,27 @@ scheduler, a pre-populated deterministic run for the snapshots, small Pilot help
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synthetic import TRAIN_PY, make_workspace
 
 from autoresearch_tui.agents.factory import build_proposers
 from autoresearch_tui.app.tui import ResearchApp
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import Node
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
 CPU2 = [Slot("cpu0", threads=1), Slot("cpu1", threads=1)]
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01 00:00 UTC: the frozen clock of the snapshots
@@ -33,9 +40,9 @@ def make_app(
 ) -> ResearchApp:
     """The TUI on `workspace` with the mutator and the real scheduler (not yet running)."""
 
-    def make_search(log: Callable[[str], None]) -> Search:
+    def make_search(log: Callable[[str], None]) -> Scheduler:
         config = load_config(workspace, check_clean=False)
-        search = Search(
+        search = Scheduler(
             config,
             build_proposers(config.agents, config.root),
             slots=slots or CPU2,
@@ -51,25 +58,49 @@ def make_app(
 
 
 async def wait_for(
-    pilot, predicate: Callable[[], bool], timeout: float = 20.0, what: str = ""
-) -> None:  # type: ignore[no-untyped-def]
+    pilot: Pilot[int], predicate: Callable[[], object], timeout: float = 20.0, what: str = ""
+) -> None:
     """Let the app (and the scheduler on its loop) run until `predicate()` holds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         await pilot.pause(0.05)
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """Let the event loop run (no app needed) until `predicate()` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
+
+
+async def settle(pilot: Pilot[int]) -> None:
     """Wait for the app's workers (diff, log, points loads) and a repaint."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
+def wait_db(db: Path, query: str, what: str, timeout: float) -> None:
+    """Poll state.db, which another process writes, until `query` (one value) is true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                if con.execute(query).fetchone()[0]:
+                    return
+        except sqlite3.DatabaseError:  # not created yet, or its tables not yet
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} in {db}")
+        time.sleep(0.1)
+
+
 def events(workspace: Path, kind: str | None = None) -> list[dict]:
     """The run's events table, read through a second (read-only) connection."""
-    store = Store(workspace / ".autoresearch" / "state.db", readonly=True)
+    store = Store(state_db_path(workspace), readonly=True)
     try:
         return store.events(kind)
     finally:
@@ -77,7 +108,7 @@ def events(workspace: Path, kind: str | None = None) -> list[dict]:
 
 
 def stored_nodes(workspace: Path) -> dict[str, Node]:
-    store = Store(workspace / ".autoresearch" / "state.db", readonly=True)
+    store = Store(state_db_path(workspace), readonly=True)
     try:
         return {n.id: n for n in store.load_nodes()}
     finally:
@@ -96,10 +127,11 @@ def populate(ws: Path) -> Path:
     """Make a workspace with a finished run in state.db: fixed ids, run name, metrics,
     points, logs and real commits (set GIT_*_DATE for fixed hashes)."""
     ws = make_workspace(ws)
-    state = ws / ".autoresearch"
+    db = state_db_path(ws)
+    state = db.parent
     git = GitWorkspace(ws, state)
     base = git.head_commit()
-    store = Store(state / "state.db")
+    store = Store(db)
     store.set_meta("run", "snap")
     store.set_meta("base", base)
     store.set_meta("created_at", str(FIXED_NOW - 7200))

@@ -10,9 +10,9 @@ from pathlib import Path
 from synthetic import ScriptedProposer
 
 from autoresearch_tui.search.bandit import PRIOR_COST, PersonaBandit, records
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.model import Node
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.tree import Tree
 
@@ -81,14 +81,14 @@ def test_the_scheduler_picks_personas_by_the_bandit_when_enabled(workspace: Path
     config = load_config(workspace, check_clean=False)
     a, b = ScriptedProposer([], persona="a"), ScriptedProposer([], persona="b")
     on = dataclasses.replace(config, search=dataclasses.replace(config.search, bandit=True))
-    s = Search(on, [b, a], slots=[Slot("cpu0")])
-    s.tree = hand_built()
-    assert s._pick_proposer("improve") is a
-    s._persona_use = {a.spec.label: 5, b.spec.label: 0}  # round robin would pick b
-    assert s._pick_proposer("improve") is a
-    off = Search(config, [b, a], slots=[Slot("cpu0")])
-    off.tree, off._persona_use = hand_built(), {a.spec.label: 5, b.spec.label: 0}
-    assert off._pick_proposer("improve") is b
+    tree = hand_built()
+    s = Scheduler(on, [b, a], slots=[Slot("cpu0")])
+    assert s.personas.pick("improve", tree) is a
+    s.personas.uses = {a.spec.label: 5, b.spec.label: 0}  # round robin would pick b
+    assert s.personas.pick("improve", tree) is a
+    off = Scheduler(config, [b, a], slots=[Slot("cpu0")])
+    off.personas.uses = {a.spec.label: 5, b.spec.label: 0}
+    assert off.personas.pick("improve", tree) is b
 
 
 def test_costs_are_agent_dollars_plus_slot_time_in_experiments_worth() -> None:
@@ -134,20 +134,20 @@ def test_the_scheduler_keeps_each_personas_agent_dollars_across_a_restart(
     a, b = ScriptedProposer([], persona="a"), ScriptedProposer([], persona="b")
 
     async def scenario() -> dict[str, float]:
-        s = Search(on, [a, b], slots=[Slot("cpu0")], max_experiments=0)
+        s = Scheduler(on, [a, b], slots=[Slot("cpu0")], max_experiments=0)
         await s.open()
-        node = next(iter(s.tree))
-        await s._record_calls(node, [CallRecord("a", "scripted", "m", cost_usd=0.5),
-                                     CallRecord("b", "scripted", "m", cost_usd=0.125)])  # fmt: skip
-        await s._record_calls(node, [CallRecord("a", "scripted", "m", cost_usd=0.25)])
-        seen = dict(s._agent_usd)
+        node, proposing = next(iter(s.tree)), s.parts().proposing
+        await proposing.record_calls(node, [CallRecord("a", "scripted", "m", cost_usd=0.5),
+                                            CallRecord("b", "scripted", "m", cost_usd=0.125)])  # fmt: skip
+        await proposing.record_calls(node, [CallRecord("a", "scripted", "m", cost_usd=0.25)])
+        seen = dict(s.personas.agent_usd)
         await s.run()
         return seen
 
     seen = asyncio.run(scenario())
     assert seen == {"a@scripted": 0.75, "b@scripted": 0.125}
-    stored = Store(workspace / ".autoresearch" / "state.db").agent_usd()
+    stored = Store(state_db_path(workspace)).agent_usd()
     assert stored == {("a", "scripted"): 0.75, ("b", "scripted"): 0.125}
-    again = Search(on, [a, b], slots=[Slot("cpu0")], max_experiments=0)
+    again = Scheduler(on, [a, b], slots=[Slot("cpu0")], max_experiments=0)
     asyncio.run(again.run())
-    assert again._agent_usd == seen
+    assert again.personas.agent_usd == seen

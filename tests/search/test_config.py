@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from synthetic import TOML, git, make_workspace
 
-from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
+from autoresearch_tui.search.config import (
+    ConfigError,
+    SearchConfig,
+    TargetConfig,
+    load_config,
+    parse_agents,
+)
+from autoresearch_tui.search.notify import NotifyConfig
 
 
 def write(ws: Path, toml: str, commit: bool = True) -> None:
@@ -74,6 +82,18 @@ def test_reads_every_field(workspace: Path) -> None:
             "backend 'gemini' is unknown",
         ),
         (
+            lambda t: t.replace('backend = "mutator"', 'backend = "command"'),
+            '[[agents]] #1 backend "command" has no command — add command = "claude -p"',
+        ),
+        (
+            lambda t: t.replace('backend = "mutator"', 'backend = "mutator"\nweight = -1'),
+            "[[agents]] #1 weight must be a number >= 0, not -1",
+        ),
+        (
+            lambda t: t.replace('persona = "explorer"', 'persona = ""'),
+            '[[agents]] #1 has no persona — add persona = "explorer"',
+        ),
+        (
             lambda t: t.replace("slots  = 2", "slots  = 2\nslot_hour_usd = 0"),
             "slot_hour_usd must be > 0",
         ),
@@ -94,6 +114,17 @@ def test_mistakes_are_one_line_errors(workspace: Path, edit, message: str) -> No
         load_config(workspace)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_every_default_is_declared_once_with_a_doc(workspace: Path) -> None:
+    """A file with only the required fields reads as the dataclasses' own defaults."""
+    write(workspace, TOML.split("[search]")[0].replace('goal      = "min"\ntimeout_s = 30\n', ""))
+    cfg = load_config(workspace)
+    assert cfg.search == SearchConfig() and cfg.notify == NotifyConfig()
+    assert (cfg.target.goal, cfg.target.timeout_s, cfg.target.metric_regex) == ("min", 600.0, "")
+    for table in (TargetConfig, SearchConfig):
+        for declared in fields(table):
+            assert declared.metadata["rule"].doc, f"{table.__name__}.{declared.name} has no doc"
 
 
 def test_dirty_tree_is_refused(workspace: Path) -> None:

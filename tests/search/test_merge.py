@@ -9,13 +9,13 @@ import json
 import subprocess
 from pathlib import Path
 
-from synthetic import ScriptedProposer, git, true_metric
+from synthetic import ScriptedProposer, git, true_metric, until
 
 from autoresearch_tui.app.cli import main as cli
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.merge import merge3, merge_candidate, merge_files
 from autoresearch_tui.search.model import Node
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.snapshot import export_patch, load_snapshot
 from autoresearch_tui.search.tree import Tree
@@ -67,24 +67,23 @@ def test_merge_candidate_pairs_the_best_with_an_improving_branch() -> None:
     assert merge_candidate(tree, {frozenset(("n0002", x)) for x in ("n0003", "n0005")}) is None
 
 
-def run_merge_search(ws: Path, script: list) -> Search:
+def run_merge_search(ws: Path, script: list) -> Scheduler:
     config = load_config(ws, check_clean=False)
     config = dataclasses.replace(
         config, search=dataclasses.replace(config.search, base_runs=1, confirm_runs=0)
     )
-    s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
-               max_experiments=len(script) + 1)  # fmt: skip
+    s = Scheduler(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
+                  max_experiments=len(script) + 1)  # fmt: skip
     asyncio.run(s.run())
     return s
 
 
-def run_until_a_merge_was_tried(s: Search) -> None:
+def run_until_a_merge_was_tried(s: Scheduler) -> None:
     """Run until a merge was tried and settled, then stop (the script is spent by then)."""
 
     async def until_the_merge_was_tried() -> None:
         task = asyncio.create_task(s.run())
-        while not s._merge_tried or any(k.startswith("merge:") for k in s._proposals):
-            await asyncio.sleep(0.05)
+        await until(lambda: s.merges_tried and not s.merging, "a merge to be tried", 60)
         s.stop()
         await task
 
@@ -137,15 +136,15 @@ def test_a_conflicting_pair_makes_no_merge_node(workspace: Path) -> None:
         config, search=dataclasses.replace(config.search, base_runs=1, confirm_runs=0)
     )
     script = [[("LR = 0.04", "LR = 0.08")], [("LR = 0.04", "LR = 0.06")]]
-    s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
-               max_experiments=3)  # fmt: skip
+    s = Scheduler(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
+                  max_experiments=3)  # fmt: skip
     run_until_a_merge_was_tried(s)
     assert not [n for n in s.tree if n.kind == "merge"]
     store_nodes = load_snapshot(load_config(workspace, check_clean=False)).tree
     assert not [n for n in store_nodes if n.kind == "merge"]
     from autoresearch_tui.search.store import Store
 
-    events = Store(workspace / ".autoresearch" / "state.db", readonly=True).events("merge-skipped")
+    events = Store(state_db_path(workspace), readonly=True).events("merge-skipped")
     assert events and "conflict in train.py" in events[0]["data"]["reason"]
 
 
@@ -162,11 +161,11 @@ def test_a_merge_that_would_only_change_a_seed_is_skipped(workspace: Path) -> No
         [("LR = 0.04", "LR = 0.08"), ('ACT = "relu"', 'ACT = "gelu"')],
         [("LR = 0.04", "LR = 0.08"), ("SEED = 1", "SEED = 2")],
     ]
-    s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
-               max_experiments=3)  # fmt: skip
+    s = Scheduler(config, [ScriptedProposer(script)], slots=[Slot("cpu0", threads=1)],
+                  max_experiments=3)  # fmt: skip
     run_until_a_merge_was_tried(s)
     assert not [n for n in s.tree if n.kind == "merge"]
     from autoresearch_tui.search.store import Store
 
-    events = Store(workspace / ".autoresearch" / "state.db", readonly=True).events("merge-skipped")
+    events = Store(state_db_path(workspace), readonly=True).events("merge-skipped")
     assert [e["data"]["reason"] for e in events] == ["nothing new but a seed"]

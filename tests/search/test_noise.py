@@ -1,5 +1,5 @@
 """Noise control: the spread, the confirmation rule, seed-only edits, and the scheduler's
-base calibration runs and confirmation re-runs (DESIGN.md §5, issue 5)."""
+base calibration runs and confirmation re-runs (docs/ARCHITECTURE.md §4, issue 5)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import dataclasses
 import math
 import statistics
 from pathlib import Path
+from typing import Any
 
-from synthetic import ScriptedProposer, git
+from synthetic import InProcess, ScriptedProposer, git
 
 from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.executor import Job
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.noise import SPREAD_SDS, pooled_std, seed_only_change
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.snapshot import load_snapshot
 from autoresearch_tui.search.tree import Tree
@@ -128,11 +130,11 @@ def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -
         (1, 9, 0): -0.5,  # a lucky seed
     }  # fmt: skip
 
-    async def executor(n: Node, files: dict[str, str]) -> tuple[str, float | None, str]:
-        ns: dict[str, object] = {}
-        exec(files["train.py"].split("print(")[0], ns)  # the constants
+    def measure(job: Job) -> float:
+        ns: dict[str, Any] = {}
+        exec(job.files["train.py"].split("print(")[0], ns)  # the constants
         true = 1.0 if ns["LR"] == 0.04 else 0.90
-        return "done", true + noise.get((ns["NOTE"], ns["SEED"], n.seed), 0.0), ""  # type: ignore[operator]
+        return true + noise.get((ns["NOTE"], ns["SEED"], job.seed), 0.0)
 
     (workspace / "train.py").write_text(NOISY_TRAIN)
     git(workspace, "commit", "-qam", "a noisy target")
@@ -144,8 +146,8 @@ def test_scheduler_calibrates_the_base_and_re_runs_a_new_best(workspace: Path) -
         ),
     )
     script = [[("NOTE = 1", "NOTE = 2")], [("SEED = 1", "SEED = 9")], [("LR = 0.04", "LR = 0.08")]]
-    s = Search(config, [ScriptedProposer(script)], slots=[Slot("cpu0")], max_experiments=5,
-               executor=executor)  # fmt: skip
+    s = Scheduler(config, [ScriptedProposer(script)], slots=[Slot("cpu0")], max_experiments=5,
+                  executor=InProcess(measure))  # fmt: skip
     asyncio.run(s.run())
     tree = s.tree
     by_desc = {n.description: n for n in tree if n.kind == "improve"}
@@ -199,11 +201,11 @@ class Stepper:
         return Proposal(text, {"train.py": new})
 
 
-def lazy_search(workspace: Path, lr_steps: set[int], max_experiments: int) -> Search:
-    async def executor(n: Node, files: dict[str, str]) -> tuple[str, float | None, str]:
-        ns: dict[str, object] = {}
-        exec(files["train.py"].split("print(")[0], ns)
-        return "done", 1.0 / float(ns["LR"]) / 25.0, ""  # type: ignore[arg-type]
+def lazy_search(workspace: Path, lr_steps: set[int], max_experiments: int) -> Scheduler:
+    def measure(job: Job) -> float:
+        ns: dict[str, Any] = {}
+        exec(job.files["train.py"].split("print(")[0], ns)
+        return 1.0 / float(ns["LR"]) / 25.0
 
     (workspace / "train.py").write_text(NOISY_TRAIN)
     git(workspace, "commit", "-qam", "a noiseless target")
@@ -211,16 +213,17 @@ def lazy_search(workspace: Path, lr_steps: set[int], max_experiments: int) -> Se
     search = dataclasses.replace(
         config.search, base_runs=1, confirm_runs=1, confirm_after=2, merge=False
     )
-    s = Search(dataclasses.replace(config, search=search), [Stepper(lr_steps)],
-               slots=[Slot("cpu0")], max_experiments=max_experiments, executor=executor)  # fmt: skip
+    s = Scheduler(dataclasses.replace(config, search=search), [Stepper(lr_steps)],
+                  slots=[Slot("cpu0")], max_experiments=max_experiments,
+                  executor=InProcess(measure))  # fmt: skip
     asyncio.run(s.run())
     return s
 
 
-def events(s: Search, kind: str) -> list[dict]:
+def events(s: Scheduler, kind: str) -> list[dict]:
     from autoresearch_tui.search.store import Store
 
-    return Store(s.config.root / ".autoresearch" / "state.db", readonly=True).events(kind)
+    return Store(s.config.db_path, readonly=True).events(kind)
 
 
 def test_a_best_that_survives_two_experiments_is_re_run(workspace: Path) -> None:

@@ -14,7 +14,7 @@ from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.search.config import ConfigError, load_config
 from autoresearch_tui.search.events import Notice
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 
 SLOTS = [Slot("cpu0", threads=1), Slot("cpu1", threads=1)]
@@ -29,11 +29,11 @@ def notify_workspace(tmp_path: Path, table: str, train: str | None = None) -> Pa
     return ws
 
 
-def run(ws: Path, notices: list[Notice] | None = None, max_experiments: int = 12) -> Search:
+def run(ws: Path, notices: list[Notice] | None = None, max_experiments: int = 12) -> Scheduler:
     seen = notices if notices is not None else []
-    s = Search(load_config(ws, check_clean=False), [Mutator(AgentSpec("explorer"))],
-               slots=SLOTS, max_experiments=max_experiments, seed=1,
-               listeners=[lambda e: seen.append(e) if isinstance(e, Notice) else None])  # fmt: skip
+    s = Scheduler(load_config(ws, check_clean=False), [Mutator(AgentSpec("explorer"))],
+                  slots=SLOTS, max_experiments=max_experiments, seed=1,
+                  listeners=[lambda e: seen.append(e) if isinstance(e, Notice) else None])  # fmt: skip
     asyncio.run(s.run())
     return s
 

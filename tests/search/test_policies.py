@@ -1,4 +1,4 @@
-"""Best-first and ratchet choose as DESIGN.md §5 specifies, on hand-built trees."""
+"""Best-first and ratchet choose as docs/ARCHITECTURE.md §4 specifies, on hand-built trees."""
 
 from __future__ import annotations
 

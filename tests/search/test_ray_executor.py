@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import ray
-from synthetic import TOML, ScriptedProposer, git, make_workspace, marked_pids, set_knob
+from synthetic import TOML, ScriptedProposer, git, make_workspace, marked_pids, set_knob, until
 
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.policies import make_policy
 from autoresearch_tui.search.ray_executor import slots_on
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.store import Store
 
 RAY_TOML = TOML.replace("slots  = 2", 'slots  = 2\nexecutor = "ray"\nray_address = "local"')
@@ -47,8 +47,8 @@ def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path)
         [("LR = 0.04", "LR = 0.08")],
     ]
     config = load_config(ws, check_clean=False)
-    s = Search(config, [ScriptedProposer(script)], policy=make_policy("ratchet"),
-               max_experiments=5)  # fmt: skip
+    s = Scheduler(config, [ScriptedProposer(script)], policy=make_policy("ratchet"),
+                  max_experiments=5)  # fmt: skip
     assert [slot.name for slot in s.slots] == ["ray-cpu0", "ray-cpu1"]
     start = time.monotonic()
     asyncio.run(s.run())
@@ -73,9 +73,7 @@ def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path)
     logs = ws / ".autoresearch" / "logs"
     log = (logs / f"{lr.id}.log").read_text()
     assert log.startswith("[autoresearch-tui] running on ") and log.count("step") == 5
-    assert [p[0] for p in Store(ws / ".autoresearch" / "state.db").load_points(lr.id)] == list(
-        range(5)
-    )
+    assert [p[0] for p in Store(state_db_path(ws)).load_points(lr.id)] == list(range(5))
     assert "killed after the 3s timeout" in (logs / f"{hang.id}.log").read_text()
     assert marked_pids(f"AR_NODE={hang.id}") == []  # the hung command's group is gone
     assert len(git(ws, "worktree", "list").splitlines()) == 1
@@ -85,22 +83,22 @@ def test_a_prune_cancels_the_ray_task_and_kills_its_command(cluster: None, tmp_p
     ws = ray_workspace(tmp_path)
     proposer = ScriptedProposer([set_knob("hang_s", 60.0)])
 
-    async def scenario() -> Search:
+    async def scenario() -> Scheduler:
         config = load_config(ws, check_clean=False)
-        s = Search(config, [proposer], max_experiments=1)
+        s = Scheduler(config, [proposer], max_experiments=1)
         task = asyncio.create_task(s.run())
-        while not any(
-            n.status == "running" and n.pid and "hang_s" in n.description for n in s.tree
-        ):
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: any(
+                n.status == "running" and n.pid and "hang_s" in n.description for n in s.tree
+            ),
+            "the hanging experiment to run on Ray",
+            60,
+        )
         hung = next(n for n in s.tree if "hang_s" in n.description)
         marker = f"AR_NODE={hung.id}"
         assert marked_pids(marker)  # it runs, in a Ray worker's process group
         await s.prune(hung.id)
-        deadline = time.monotonic() + 15
-        while marked_pids(marker) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert marked_pids(marker) == []
+        await until(lambda: not marked_pids(marker), "the pruned command to die", 15)
         await task
         return s
 

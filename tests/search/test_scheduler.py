@@ -10,27 +10,27 @@ import time
 from pathlib import Path
 
 import git as gitpython
-from synthetic import TOML, ScriptedProposer, alive, git, set_knob
+from synthetic import TOML, ScriptedProposer, alive, git, set_knob, until, wait_until
 
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.events import NodeChanged, Notice
-from autoresearch_tui.search.executor import group_alive
 from autoresearch_tui.search.policies import make_policy
-from autoresearch_tui.search.scheduler import Search
+from autoresearch_tui.search.processes import experiment_env, group_alive
+from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store
 
 CPU2 = [Slot("cpu0", threads=1), Slot("cpu1", threads=1)]
 
 
-def search(ws: Path, proposers, **kw) -> Search:
+def search(ws: Path, proposers, **kw) -> Scheduler:
     kw.setdefault("slots", CPU2)
-    return Search(load_config(ws, check_clean=False), proposers, **kw)
+    return Scheduler(load_config(ws, check_clean=False), proposers, **kw)
 
 
-def run(s: Search) -> Search:
+def run(s: Scheduler) -> Scheduler:
     asyncio.run(s.run())
     return s
 
@@ -70,7 +70,7 @@ def test_mutator_run_builds_branches_notes_and_cleans_up(workspace: Path) -> Non
     assert len(repo.git.worktree("list").splitlines()) == 1
     assert not any((workspace / ".autoresearch" / "worktrees").iterdir())
     # Logs and loss points for every experiment.
-    store = Store(workspace / ".autoresearch" / "state.db")
+    store = Store(state_db_path(workspace))
     assert [p[0] for p in store.load_points(done[0].id)] == [0, 1, 2, 3, 4]
     assert (workspace / ".autoresearch" / "logs" / f"{done[0].id}.log").read_text().count(
         "step"
@@ -189,14 +189,15 @@ def test_prune_stops_running_experiments_and_excludes_the_subtree(workspace: Pat
         [set_knob("hang_s", 30.0)] + [[("LR = 0.04", f"LR = 0.0{i}")] for i in range(5, 9)]
     )
 
-    async def scenario() -> Search:
+    async def scenario() -> Scheduler:
         s = search(workspace, [proposer], max_experiments=3, slots=CPU2[:1])
         task = asyncio.create_task(s.run())
-        while not any(n.status == "running" and "hang_s" in n.description for n in s.tree):
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: any(n.status == "running" and "hang_s" in n.description for n in s.tree),
+            "the hanging experiment to run",
+        )
         hung = next(n for n in s.tree if n.status == "running" and "hang_s" in n.description)
-        while not hung.pid:
-            await asyncio.sleep(0.01)
+        await until(lambda: hung.pid, "the hanging experiment's pid")
         pid = hung.pid
         await s.prune(hung.id)
         await task
@@ -207,14 +208,14 @@ def test_prune_stops_running_experiments_and_excludes_the_subtree(workspace: Pat
     hung = next(n for n in s.tree if "hang_s" in n.description)
     assert hung.pruned and hung.status == "ready" and hung.reason == "stopped before it finished"
     assert all(n.parent != hung.id for n in s.tree)
-    store = Store(workspace / ".autoresearch" / "state.db")
+    store = Store(state_db_path(workspace))
     assert [e["node"] for e in store.events("prune")] == [hung.id]
 
 
 def test_a_stop_as_a_run_is_marked_running_requeues_it(workspace: Path) -> None:
     """The stop lands while "running" is being saved, before the command starts: the node
     goes back to ready in the store too (not left "running" until the next start)."""
-    s: Search
+    s: Scheduler
 
     def stop_at_first_experiment(event) -> None:
         node = event.node if isinstance(event, NodeChanged) else None
@@ -223,7 +224,7 @@ def test_a_stop_as_a_run_is_marked_running_requeues_it(workspace: Path) -> None:
 
     config = load_config(workspace, check_clean=False)
     once = dataclasses.replace(config.search, base_runs=1, confirm_runs=0)  # base, then n0001
-    s = Search(
+    s = Scheduler(
         dataclasses.replace(config, search=once),
         [ScriptedProposer([[("LR = 0.04", "LR = 0.05")]])],
         max_experiments=1,
@@ -231,7 +232,7 @@ def test_a_stop_as_a_run_is_marked_running_requeues_it(workspace: Path) -> None:
         listeners=[stop_at_first_experiment],
     )
     run(s)
-    stored = {n.id: n for n in Store(workspace / ".autoresearch" / "state.db").load_nodes()}
+    stored = {n.id: n for n in Store(state_db_path(workspace)).load_nodes()}
     assert stored["n0001"].status == "ready" and stored["n0001"].started_at is None
     assert stored["n0001"].reason == "stopped before it finished"
     assert not (workspace / ".autoresearch" / "logs" / "n0001.log").exists()
@@ -268,9 +269,7 @@ def test_open_kills_strays_whose_pid_never_reached_the_store(workspace: Path) ->
     a process the store knows nothing of; the next start finds it by its environment."""
     import subprocess
 
-    from autoresearch_tui.search.executor import experiment_env
-
-    state = workspace / ".autoresearch"
+    state = load_config(workspace, check_clean=False).state_dir
     state.mkdir(exist_ok=True)
     marker = {"AR_STATE_DIR": str(state.resolve())}
     stray = subprocess.Popen(["bash", "-c", "sleep 60 & wait"], env=experiment_env(marker),
@@ -278,14 +277,18 @@ def test_open_kills_strays_whose_pid_never_reached_the_store(workspace: Path) ->
     elsewhere = subprocess.Popen(["sleep", "60"], start_new_session=True,
                                  env=experiment_env({"AR_STATE_DIR": f"{state}-other"}))  # fmt: skip
     try:
-        time.sleep(0.2)  # let bash start its sleep
-        grandchild = int(subprocess.check_output(["pgrep", "-g", str(stray.pid), "sleep"]))
+
+        def grandchildren() -> list[int]:  # bash's sleep, once bash has started it
+            found = subprocess.run(["pgrep", "-g", str(stray.pid), "sleep"],
+                                   capture_output=True, text=True).stdout  # fmt: skip
+            return [int(pid) for pid in found.split()]
+
+        wait_until(grandchildren, "bash to start its sleep", timeout=10)
+        (grandchild,) = grandchildren()
         run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0))
         assert stray.wait(timeout=5) == -9
-        deadline = time.time() + 5
-        while alive(grandchild) and time.time() < deadline:
-            time.sleep(0.05)  # SIGKILL is delivered asynchronously
-        assert not alive(grandchild)
+        # SIGKILL is delivered asynchronously
+        wait_until(lambda: not alive(grandchild), "the stray's sleep to die", timeout=5)
         assert elsewhere.poll() is None  # another workspace's experiment is not ours to kill
     finally:
         for proc in (stray, elsewhere):
@@ -305,7 +308,7 @@ def test_a_full_disk_under_a_run_crashes_that_node_and_the_search_goes_on(
     assert full.status == "crashed" and full.reason.startswith("disk full (No space left")
     ran = [n for n in s.tree if n.kind == "improve" and n.finished_at and n.id != "n0003"]
     assert len(ran) == 2 and all(n.status == "done" for n in ran)
-    stored = Store(workspace / ".autoresearch" / "state.db").load_nodes()
+    stored = Store(state_db_path(workspace)).load_nodes()
     assert next(n for n in stored if n.id == "n0003").reason == full.reason
 
 
@@ -317,7 +320,7 @@ def test_a_full_state_db_stops_the_search_and_a_restart_resumes_it(workspace: Pa
 
     notices: list[Notice] = []
 
-    async def until_full() -> Search:
+    async def until_full() -> Scheduler:
         s = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=40,
                    listeners=[lambda e: notices.append(e) if isinstance(e, Notice) else None])  # fmt: skip
         await s.open()
@@ -330,7 +333,7 @@ def test_a_full_state_db_stops_the_search_and_a_restart_resumes_it(workspace: Pa
     first = asyncio.run(until_full())
     assert "free disk space" in first.store_error and "\n" not in first.store_error
     assert [n.level for n in notices if "cannot write" in n.text] == ["error"]
-    saved = {n.id: n for n in Store(workspace / ".autoresearch" / "state.db").load_nodes()}
+    saved = {n.id: n for n in Store(state_db_path(workspace)).load_nodes()}
     done = {k for k, n in saved.items() if n.status == "done"}
     assert "n0000" in done
     # the disk has room again: the next start takes the workspace and goes on
@@ -365,11 +368,10 @@ def test_rerun_is_a_seed_repeat_of_the_same_commit(workspace: Path) -> None:
         s = search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=0,
                    exit_when_idle=False)  # fmt: skip
         task = asyncio.create_task(s.run())
-        while s.tree.root is None or s.tree.root.status != "done":
-            await asyncio.sleep(0.05)
+        await until(lambda: s.tree.root is not None and s.tree.root.status == "done",
+                    "the base's run")  # fmt: skip
         rerun = await s.rerun("n0000")
-        while s.tree[rerun.id].status != "done":
-            await asyncio.sleep(0.05)
+        await until(lambda: s.tree[rerun.id].status == "done", "the re-run")
         s.stop()
         await task
         return s, s.tree[rerun.id]

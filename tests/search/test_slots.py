@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from autoresearch_tui.search.executor import experiment_env
-from autoresearch_tui.search.slots import Slot, detect_slots, visible_gpus
+from autoresearch_tui.search.local_executor import LocalExecutor, detect_slots, visible_gpus
+from autoresearch_tui.search.processes import experiment_env
+from autoresearch_tui.search.slots import Slot
 
 
 def test_gpus_from_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,6 +34,8 @@ def test_cpu_slots_split_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert four[0].env()["CUDA_VISIBLE_DEVICES"] == ""
     assert four[0].env()["OMP_NUM_THREADS"] == str(max(1, cores // 4))
     assert detect_slots("auto", count=2, cpu_threads=3)[1].threads == 3
+    assert LocalExecutor(4).slots() == four  # the local executor's slots are these
+    assert LocalExecutor("auto", cpu_threads=3).slots(2)[1].threads == 3
 
 
 def test_experiment_env_has_no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,6 +67,20 @@ def test_uct_choice_moves_from_exploitation_to_exploration() -> None:
     assert UCT(0.5).choose(tree) == "n0001"
 
 
+def test_a_seed_only_node_is_no_arm_and_yields_its_parents_value() -> None:
+    """A seed-only edit (only a seed changed) is its parent's code with other luck, as in
+    best-first: never expanded itself, and as a finished child worth its parent's value."""
+    tree = hand_built()
+    lucky = Node("n0007", "n0001", status="done", kind="improve", metric=0.85, seed_only=True)
+    tree.add(lucky)
+    scores = UCT(0.5).scores(tree)
+    assert "n0007" not in scores  # unvisited and "best": it would be chosen if it were an arm
+    assert UCT(0.5).choose(tree) != "n0007"
+    visits = {"n0000": 3, "n0001": 2, "n0002": 0, "n0003": 2, "n0004": 0}
+    bonus = 0.5 * math.sqrt(math.log(1 + sum(visits.values())) / (1 + visits["n0001"]))
+    assert math.isclose(scores["n0001"], (1.0 + 1.0) / 2 + bonus)  # the child yields 1.0
+
+
 def test_uct_is_built_with_the_configured_c() -> None:
     policy = make_policy("uct", **policy_options("uct", SearchConfig(uct_c=1.25)))
     assert isinstance(policy, UCT) and policy.c == 1.25 and not policy.sequential

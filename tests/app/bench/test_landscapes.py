@@ -111,7 +111,8 @@ def test_rendered_train_py_reads_back_and_runs_as_a_script(tmp_path: Path) -> No
 
 def test_the_bench_runs_the_real_scheduler_on_a_landscape() -> None:
     """A smoke test of `bench search`'s in-process executor and simulated clock."""
-    from autoresearch_tui.app.bench.search import reach, run_landscape
+    from autoresearch_tui.app.bench.search_runs import run_landscape
+    from autoresearch_tui.app.bench.search_scores import reach
 
     trace = run_landscape("additive", "best-first", 0, 12, 2, "explorer@mutator")
     base = LANDSCAPES["additive"].true_value({})
@@ -125,7 +126,8 @@ def test_the_bench_runs_the_real_scheduler_on_a_landscape() -> None:
 
 
 def test_scores_compare_at_equal_experiments_and_at_equal_wall_clock() -> None:
-    from autoresearch_tui.app.bench.search import Trace, at_time, score
+    from autoresearch_tui.app.bench.search_runs import Trace
+    from autoresearch_tui.app.bench.search_scores import at_time, score
 
     # the ratchet: one experiment per time unit; best-first: two per time unit
     ratchet = Trace("additive", "ratchet", 0, 1.0, best_true=[0.9, 0.8, 0.7, 0.6],

@@ -1,0 +1,65 @@
+"""How numbers read everywhere: metrics, deltas, durations and counts.
+
+One definition for the TUI, the headless output, `status`, the report and the prompts
+(a leaf module: it imports nothing from the package, so every layer may use it; search
+reaches it through the seam of docs/ARCHITECTURE.md §1).
+
+* A metric keeps at least four decimals and at least five significant digits, trailing
+  zeros included, so metrics line up and a difference of 0.0001 around 1.0 shows:
+  1.1050, 0.99321, 35.1230, 0.0012346, 12346.
+* A delta (a difference of two metrics: vs the parent, vs the base, a gain, the noise
+  spread) is signed and keeps four decimals, more when needed to show its first
+  significant digit, so a real difference never reads +0.0000: -0.0500, +0.0002, +0.00003.
+* A duration is a clock: 0:42, 12:03, 1:02:03. A count is short: 950, 1.2k, 3.4M.
+"""
+
+from __future__ import annotations
+
+import math
+
+DECIMALS = 4  # metrics and deltas below 1000 show at least this many decimals
+METRIC_DIGITS = 5  # significant digits a metric always shows
+DELTA_DIGITS = 1  # significant digits a delta always shows
+HUGE, TINY = 1e9, 1e-9  # beyond these, scientific notation
+
+
+def _number(value: float, digits: int, sign: str) -> str:
+    size = abs(value)
+    if size >= HUGE or 0 < size < TINY:
+        return f"{value:{sign}.{digits - 1}e}"
+    exponent = math.floor(math.log10(size)) if size else 0
+    decimals = max(DECIMALS if size < 1000 else 0, digits - 1 - exponent)
+    return f"{value:{sign}.{decimals}f}"
+
+
+def fmt_metric(value: float | None) -> str:
+    """A metric (or a mean of metrics); "-" when there is none."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return _number(value, METRIC_DIGITS, "")
+
+
+def fmt_delta(value: float | None, *, signed: bool = True) -> str:
+    """A difference of metrics, signed unless `signed=False`; "" when there is none."""
+    if value is None or not math.isfinite(value):
+        return ""
+    return _number(value, DELTA_DIGITS, "+" if signed else "")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """0:42, 12:03, 1:02:03; "-" when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def fmt_count(value: float | None) -> str:
+    """950, 1.2k, 3.4M, 5.6G."""
+    number = float(value or 0)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(number) >= limit:
+            return f"{number / limit:.1f}{suffix}"
+    return f"{number:.0f}"

@@ -1,0 +1,133 @@
+"""The local executor: run one experiment's command in its worktree on this machine.
+
+`[search] executor = "local"` (the default; docs/ARCHITECTURE.md §6). The command runs in
+a process group of its own (search/processes.py), its output goes to the node's log and
+to the job's parser as it arrives; on timeout or cancellation the whole group gets
+SIGTERM, then SIGKILL. Slots: one per visible NVIDIA GPU, else CPU slots that split the
+cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from autoresearch_tui.search.executor import Job, RunResult
+from autoresearch_tui.search.processes import GRACE_S, command_argv, experiment_env, kill_group
+from autoresearch_tui.search.slots import Slot
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids from CUDA_VISIBLE_DEVICES when set, else from `nvidia-smi -L`."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        ids = [g.strip() for g in env.split(",") if g.strip()]
+        return [] if not ids or ids[0].startswith("-") else ids
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    lines = [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
+    return [str(i) for i in range(len(lines))] if out.returncode == 0 else []
+
+
+def detect_slots(
+    setting: int | str | list[int] = "auto",
+    *,
+    count: int | None = None,
+    cpu_threads: int = 0,
+    gpus: list[str] | None = None,
+) -> list[Slot]:
+    """Slots for this machine. `count` (the --slots flag) wins over `setting` (the file)."""
+    if isinstance(setting, list):
+        gpus = [str(g) for g in setting]
+    elif gpus is None:
+        gpus = visible_gpus()
+    if gpus:
+        n = count or (setting if isinstance(setting, int) else len(gpus))
+        if n > len(gpus):
+            raise ValueError(
+                f"--slots {n} but only {len(gpus)} GPU(s) are visible — use --slots {len(gpus)} or fewer"
+            )
+        return [Slot(name=f"gpu{g}", gpu=g) for g in gpus[:n]]
+    n = count or (setting if isinstance(setting, int) else 1)
+    cores = os.cpu_count() or 1
+    threads = cpu_threads or max(1, cores // n)
+    return [Slot(name=f"cpu{i}", threads=threads) for i in range(n)]
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    kill_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), GRACE_S)
+    except TimeoutError:
+        pass
+    kill_group(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), GRACE_S)
+
+
+class LocalExecutor:
+    """Runs each job as a subprocess of this runner, in the job's worktree."""
+
+    name = "local"
+    checkout = True
+    timed = True
+
+    def __init__(self, setting: int | str | list[int] = "auto", cpu_threads: int = 0) -> None:
+        self.setting = setting  # `[search] slots`
+        self.cpu_threads = cpu_threads
+
+    def slots(self, count: int | None = None) -> list[Slot]:
+        return detect_slots(self.setting, count=count, cpu_threads=self.cpu_threads)
+
+    async def run(self, job: Job) -> RunResult:
+        """Run to completion or timeout. Cancelling the awaiting task kills the group."""
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        with job.log_path.open("ab") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *command_argv(job.command),
+                cwd=job.checkout(),
+                env=experiment_env(job.env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+            job.on_start(proc.pid)
+            stdout = proc.stdout
+            assert stdout is not None  # stdout=PIPE
+
+            async def pump() -> None:
+                while chunk := await stdout.read(65536):
+                    log.write(chunk)
+                    log.flush()
+                    elapsed = time.monotonic() - start
+                    lines = job.parser.feed(chunk.decode(errors="replace"), elapsed)
+                    job.on_output(lines, elapsed)
+                await proc.wait()
+
+            timed_out = False
+            try:
+                await asyncio.wait_for(pump(), job.timeout_s)
+            except TimeoutError:
+                timed_out = True
+                await _terminate(proc)
+            except BaseException:
+                await _terminate(proc)
+                raise
+            finally:
+                job.parser.close(time.monotonic() - start)
+            if timed_out:
+                log.write(
+                    f"\n[autoresearch-tui] killed after the {job.timeout_s:g}s timeout\n".encode()
+                )
+        return RunResult(proc.returncode, timed_out, time.monotonic() - start)

@@ -1,0 +1,151 @@
+"""Opening a run: take the workspace, create the run or resume it, hand back an `OpenRun`.
+
+Blocking (SQLite, git): the scheduler calls `open_run` on its store thread. The runner
+lock is taken before anything is touched (search/runlock.py). What a killed runner left
+behind is cleaned here: its experiments' process groups (found by the `AR_STATE_DIR`
+marker in their environment: their pids may never have reached state.db) are killed,
+running nodes go back to ready, unfinished proposals are dropped, stray worktrees are
+removed (docs/ARCHITECTURE.md §3).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from autoresearch_tui.search.bandit import persona_key
+from autoresearch_tui.search.config import Config
+from autoresearch_tui.search.gitops import GitWorkspace
+from autoresearch_tui.search.model import ROOT_ID, Node
+from autoresearch_tui.search.processes import kill_group, marked_groups
+from autoresearch_tui.search.runlock import release, take_runner_lock
+from autoresearch_tui.search.store import Store, StoreFailed
+
+
+def branch_name(run_name: str, node_id: str) -> str:
+    return f"autoresearch/{run_name}/{node_id}"
+
+
+@dataclass
+class OpenRun:
+    """A run this process holds: its store, its git workspace and what was loaded."""
+
+    store: Store
+    git: GitWorkspace
+    run_name: str
+    base_commit: str
+    lock: int  # the runner lock's descriptor, for runlock.release
+    state_dir_id: str  # AR_STATE_DIR of every experiment: how a later start finds strays
+    created: bool  # a new run (the base's calibration runs are still to be queued)
+    nodes: list[Node]
+    readonly_ids: dict[str, str]  # readonly path -> its blob id in the base commit
+    hints: list[str]
+    merges_skipped: set[frozenset[str]]  # pairs a merge was tried for and skipped
+    cost_usd: float  # agent calls so far
+    agent_usd: dict[str, float]  # persona@backend -> its agent calls' dollars
+
+    def branch(self, node_id: str) -> str:
+        return branch_name(self.run_name, node_id)
+
+
+def state_dir_id(config: Config) -> str:
+    """The `AR_STATE_DIR` value of this workspace's experiments."""
+    return str(config.state_dir.resolve())
+
+
+def cannot_open(config: Config, exc: sqlite3.Error) -> StoreFailed:
+    """The error for a state.db that could not be opened (or written while opening)."""
+    return StoreFailed(
+        f"cannot open {config.db_path} ({exc}) — free disk space if it is full; if the "
+        "file is damaged, move .autoresearch aside to start a new run"
+    )
+
+
+def open_run(config: Config, seed: int) -> OpenRun:
+    """Take the workspace, then open or create its run. Raises WorkspaceBusy when another
+    runner holds it, sqlite3.Error when state.db cannot be read or written."""
+    lock = take_runner_lock(config.state_dir)  # before anything is touched
+    try:
+        marker = state_dir_id(config)
+        # What a killed runner left running; no other runner has this workspace now.
+        for group in marked_groups(f"AR_STATE_DIR={marker}"):
+            kill_group(group)
+        store = Store(config.db_path)
+        try:
+            return _load(config, seed, store, lock, marker)
+        except BaseException:
+            store.close()
+            raise
+    except BaseException:
+        release(lock)
+        raise
+
+
+def _load(config: Config, seed: int, store: Store, lock: int, marker: str) -> OpenRun:
+    git = GitWorkspace(config.root, config.state_dir)
+    run_name = store.get_meta("run")
+    created = not run_name
+    if created:
+        run_name, base_commit = _create(store, git, seed)
+    else:
+        base_commit = store.get_meta("base")
+        store.add_event("resume", "", run=run_name)
+    nodes = _requeue_unfinished(store)
+    git.clean_worktrees()
+    agent_usd = {persona_key(p, b): usd for (p, b), usd in store.agent_usd().items()}
+    return OpenRun(
+        store=store,
+        git=git,
+        run_name=run_name,
+        base_commit=base_commit,
+        lock=lock,
+        state_dir_id=marker,
+        created=created,
+        nodes=nodes,
+        readonly_ids=git.blob_ids(base_commit, config.target.readonly),
+        hints=[e["data"].get("text", "") for e in store.events("hint")],
+        merges_skipped={
+            frozenset((e["node"], e["data"].get("other", "")))
+            for e in store.events("merge-skipped")
+        },
+        cost_usd=store.call_totals()[""]["cost_usd"] or 0.0,
+        agent_usd=agent_usd,
+    )
+
+
+def _create(store: Store, git: GitWorkspace, seed: int) -> tuple[str, str]:
+    """A new run: its name, the base commit, the root node and its branch."""
+    run_name = time.strftime("%Y%m%d-%H%M%S")
+    base_commit = git.head_commit()
+    store.set_meta("run", run_name)
+    store.set_meta("base", base_commit)
+    store.set_meta("created_at", str(time.time()))
+    store.set_meta("seed", str(seed))
+    root = Node(
+        id=ROOT_ID, parent=None, status="ready", kind="root", persona="base",
+        description="base commit", branch=branch_name(run_name, ROOT_ID),
+        commit=base_commit, created_at=time.time(), seed=seed,
+    )  # fmt: skip
+    git.set_branch(root.branch, root.commit)
+    store.save_node(root)
+    store.add_event("start", "", run=run_name, base=base_commit)
+    return run_name, base_commit
+
+
+def _requeue_unfinished(store: Store) -> list[Node]:
+    """The stored nodes, with runs the last runner left running back to ready and its
+    unfinished proposals dropped."""
+    kept = []
+    for node in store.load_nodes():
+        if node.status == "running":
+            node.status, node.slot, node.pid, node.started_at = "ready", "", 0, None
+            store.clear_points(node.id)
+            store.save_node(node)
+            store.add_event("requeue", node.id, reason="was running when the runner stopped")
+        elif node.status == "proposing":
+            store.delete_node(node.id)
+            store.add_event("drop", node.id, reason="proposal unfinished when the runner stopped")
+            continue
+        kept.append(node)
+    return kept

@@ -1,0 +1,244 @@
+"""Proposing: one child of a node, from the persona's request to a commit on its branch.
+
+The scheduler makes the child (`new_child`, status "proposing") and runs `propose` as a
+task: the parent's editable files and what the tree knows go to the persona as a
+`ProposalRequest`; an accepted `Proposal` becomes a commit on the child's own branch and
+the child is ready to run (docs/ARCHITECTURE.md §2). A failed proposal stays in the tree
+as a `failed` node with its reason, and its persona backs off (search/personas.py). Every
+model call is stored with its cost; a model's raw reply is kept in logs/<node>.reply.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from autoresearch_tui.agents.proposer import (
+    CallRecord,
+    Proposal,
+    ProposalFailed,
+    ProposalRequest,
+    Proposer,
+    TriedChange,
+)
+from autoresearch_tui.search.context import RunContext
+from autoresearch_tui.search.model import Node, NodeKind
+from autoresearch_tui.search.model import node_id as node_id_for
+from autoresearch_tui.search.noise import seed_only_change
+from autoresearch_tui.search.personas import MAX_FAILED_IN_A_ROW, Personas
+from autoresearch_tui.search.tree import Tree
+
+CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
+TRIED_SHOWN = 40  # siblings and cousins shown to the persona, the latest
+
+
+def log_excerpt(path: Path, head: int, tail: int) -> str:
+    """The first `head` and last `tail` non-blank lines of a log."""
+    try:
+        lines = path.read_text(errors="replace").replace("\r", "\n").splitlines()
+    except OSError:
+        return ""
+    lines = [line for line in lines if line.strip()]
+    if len(lines) <= head + tail:
+        return "\n".join(lines)
+    return "\n".join([*lines[:head], f"... ({len(lines) - head - tail} lines) ...", *lines[-tail:]])
+
+
+def parent_of(tree: Tree, node: Node) -> Node:
+    if node.parent is None:
+        raise ValueError(f"{node.id} is the base: it has no parent")
+    return tree[node.parent]
+
+
+class Proposing:
+    """Asks the personas for children and records what they answer."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        personas: Personas,
+        hints: list[str],
+        on_ready: Callable[[Node], None],
+    ) -> None:
+        self.ctx = ctx
+        self.personas = personas
+        self.hints = hints  # the scheduler's list: hints added later reach later requests
+        self.on_ready = on_ready  # a child became ready (its worktree may be prepared)
+        self.latencies: list[float] = []  # seconds per accepted proposal
+
+    def new_child(self, parent: Node, kind: NodeKind, proposer: Proposer) -> Node:
+        """A "proposing" child of `parent` for `proposer`, in the tree (not yet saved)."""
+        ctx = self.ctx
+        node = Node(
+            id=node_id_for(ctx.tree.next_index()),
+            parent=parent.id,
+            status="proposing",
+            kind=kind,
+            persona=proposer.spec.persona,
+            backend=proposer.spec.backend,
+            model=proposer.spec.model,
+            created_at=time.time(),
+            seed=ctx.seed,
+        )
+        ctx.tree.add(node)
+        self.personas.count_use(proposer)
+        return node
+
+    async def propose(self, node: Node, proposer: Proposer) -> None:
+        """Ask `proposer` for `node`'s change; commit it, or record why there is none."""
+        ctx = self.ctx
+        label = proposer.spec.label
+        await ctx.save(node)
+        parent = parent_of(ctx.tree, node)
+        worktree: Path | None = None
+        start = time.monotonic()
+        try:
+            editable = list(ctx.config.target.editable)
+            files = await ctx.threads.git(ctx.git.read_files, parent.commit, editable)
+            if proposer.spec.backend == "command":
+                worktree = await ctx.threads.git(ctx.git.add_worktree, node.id, parent.commit)
+            proposal = await proposer.propose(self.request(node, files, worktree))
+            self.check(proposal, files)
+            node.seed_only = seed_only_change(files, proposal.files)
+            self.latencies.append(time.monotonic() - start)
+            await self._accept(node, parent, proposal)
+            self.personas.succeeded(label)
+        except ProposalFailed as exc:
+            await self.failed(node, label, exc.reason, exc.reply, exc.calls)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a persona's bug or a full disk must not stop the search
+            await self.failed(node, label, f"{type(exc).__name__}: {exc}", "", [])
+        finally:
+            if worktree is not None:
+                await ctx.threads.git(ctx.git.remove_worktree, worktree)
+
+    def request(
+        self, node: Node, files: dict[str, str], worktree: Path | None, merge_change: str = ""
+    ) -> ProposalRequest:
+        """What the persona is told: the parent's files, its lineage, what was tried near
+        it, the best so far, the hints, and a debug child's crash log."""
+        config, tree = self.ctx.config, self.ctx.tree
+        parent = parent_of(tree, node)
+
+        def tried(n: Node) -> TriedChange:
+            return TriedChange(
+                n.id, n.description, n.status, n.metric, tree.delta_parent(n), n.persona
+            )
+
+        near: list[Node] = tree.children(parent.id)
+        if parent.parent is not None:
+            for uncle in tree.children(parent.parent):
+                if uncle.id != parent.id:
+                    near += [uncle, *tree.children(uncle.id)]
+        near = [n for n in near if n.id != node.id and n.description and n.status != "proposing"]
+        best, root = tree.best(), tree.root
+        debug = node.kind == "debug"
+        return ProposalRequest(
+            workspace=config.root,
+            parent_id=parent.id,
+            parent_files=files,
+            editable=list(config.target.editable),
+            metric=config.target.metric,
+            goal=config.target.goal,
+            seed=self.ctx.seed,
+            kind="debug" if debug else "merge" if node.kind == "merge" else "improve",
+            worktree=worktree,
+            parent_metric=parent.metric if parent.has_metric else None,
+            base_metric=root.metric if root is not None and root.has_metric else None,
+            lineage=[tried(n) for n in tree.lineage(parent.id)],
+            tried=[tried(n) for n in sorted(near, key=lambda n: n.id)[-TRIED_SHOWN:]],
+            best=tried(best) if best is not None else None,
+            hints=list(self.hints),
+            crash_log=log_excerpt(config.log_path(parent.id), *CRASH_LOG_LINES) if debug else "",
+            tried_descriptions={c.description for c in tree.children(parent.id) if c.description},
+            merge_with=tried(tree[node.other_parents[0]]) if node.other_parents else None,
+            merge_change=merge_change,
+        )
+
+    def check(self, proposal: Proposal, parent_files: dict[str, str]) -> None:
+        """Raise ProposalFailed for a proposal that edits a file it may not, or nothing."""
+        editable = set(self.ctx.config.target.editable)
+        outside = sorted(set(proposal.files) - editable)
+        if outside:
+            raise ProposalFailed(
+                f"the proposal changes {', '.join(outside)}, which is not editable",
+                reply=proposal.reply,
+                calls=proposal.calls,
+            )
+        if all(parent_files.get(p) == s for p, s in proposal.files.items()):
+            raise ProposalFailed(
+                "the proposal changes nothing", reply=proposal.reply, calls=proposal.calls
+            )
+        if not proposal.description.strip():
+            proposal.description = "(no description)"
+
+    async def _accept(self, node: Node, parent: Node, proposal: Proposal) -> None:
+        ctx = self.ctx
+        description = proposal.description.strip().splitlines()[0][:200]
+        node.description = description
+        node.rationale = proposal.rationale
+        node.model = proposal.model or node.model
+        node.branch = ctx.branch(node.id)
+        message = (
+            f"{description}\n\npersona: {node.persona}\nparent: {parent.id}\nnode: {node.id}\n"
+            + (f"\n{proposal.rationale}\n" if proposal.rationale else "")
+        )
+        node.commit = await ctx.threads.git(
+            ctx.git.commit_files,
+            parent.commit,
+            proposal.files,
+            message,
+            node.branch,
+            f"{node.persona} (autoresearch-tui)",
+        )
+        await self.keep_record(node, proposal)
+        node.status = "ready"
+        await ctx.save(node)
+        await ctx.event("proposed", node.id, parent=parent.id, persona=node.persona)
+        self.on_ready(node)
+
+    async def failed(
+        self, node: Node, label: str, reason: str, reply: str, calls: Sequence[CallRecord]
+    ) -> None:
+        """Record a failed proposal: the node, its calls and reply; the persona backs off."""
+        ctx = self.ctx
+        delay = self.personas.failed(label)
+        if delay:
+            asyncio.get_running_loop().call_later(delay, ctx.wake)
+        if self.personas.failed_in_a_row == MAX_FAILED_IN_A_ROW:
+            ctx.notice(
+                f"{MAX_FAILED_IN_A_ROW} proposals failed in a row (last: {reason[:120]}) — "
+                f"no new proposals; see {ctx.config.log_dir}/*.reply.md and the agents' settings",
+                "error",
+            )
+        node.status = "failed"
+        node.reason = reason.splitlines()[0][:300] if reason else "failed"
+        node.finished_at = time.time()
+        await self.record_calls(node, calls)
+        if reply:
+            await self._write_reply(node, reply)
+        await ctx.save(node)
+        await ctx.event("proposal-failed", node.id, reason=node.reason, persona=node.persona)
+
+    async def keep_record(self, node: Node, proposal: Proposal) -> None:
+        """Store an accepted proposal's model calls and keep its reply in logs/."""
+        await self.record_calls(node, proposal.calls)
+        if proposal.reply:
+            await self._write_reply(node, proposal.reply)
+
+    async def record_calls(self, node: Node, calls: Sequence[CallRecord]) -> None:
+        if calls:
+            self.personas.add_calls(calls)
+            await self.ctx.threads.db(self.ctx.store.add_calls, node.id, list(calls))
+
+    async def _write_reply(self, node: Node, reply: str) -> None:
+        path = self.ctx.config.log_dir / f"{node.id}.reply.md"
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(reply)
+
+        await self.ctx.threads.db(write)
