@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,18 @@ def test_the_engine_runs_without_textual_installed() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_every_code_folder_is_installed() -> None:
+    """pyproject's package list names every folder with an __init__.py: a folder left out
+    works in an editable install and is missing from a wheel (search/policies was)."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = {Path(folder) for folder in setuptools["package-dir"].values()}
+    installed = {Path(setuptools["package-dir"][name]) for name in setuptools["packages"]}
+    folders = {
+        init.parent.relative_to(ROOT)
+        for package in (*PACKAGES, "briefs")
+        for init in (ROOT / package).rglob("__init__.py")
+        if "template" not in init.parts
+    }
+    assert folders <= mapped and folders <= installed, sorted(map(str, folders - installed))
