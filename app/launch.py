@@ -1,5 +1,5 @@
 """From a directory to a running search: the one place a workspace's config and the
-overrides of `run` (agents, policy, slots, seed, budget) become a `Search`, and the TUI's
+overrides of `run` (agents, policy, slots, seed, budget) become a `Scheduler`, and the TUI's
 entry points, `autoresearch-tui [DIR]` (open_tui) and `autoresearch-tui run DIR`
 (run_tui). `cli.cmd_run`, `open_tui` and the demo (`app/demo.py`) all build their search
 here. Textual is imported only when a TUI starts (headless runs never load it).

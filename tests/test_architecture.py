@@ -102,3 +102,20 @@ def test_every_code_folder_is_installed() -> None:
         if "template" not in init.parts
     }
     assert folders <= mapped and folders <= installed, sorted(map(str, folders - installed))
+
+
+def test_rooms_stay_small() -> None:
+    """One room per concern (issue 11): no module in search/, agents/ or app/ over 500
+    lines, no class over 400, no function over 80; split along the seams instead."""
+    found = []
+    for package in ("search", "agents", "app"):
+        for path in (ROOT / package).rglob("*.py"):
+            text, name = path.read_text(), path.relative_to(ROOT)
+            if (lines := len(text.splitlines())) > 500:
+                found.append(f"{name}: {lines} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                    limit = 400 if isinstance(node, ast.ClassDef) else 80
+                    if (size := (node.end_lineno or node.lineno) - node.lineno + 1) > limit:
+                        found.append(f"{name}:{node.lineno} {node.name}: {size} lines")
+    assert found == []
