@@ -29,14 +29,9 @@ from pathlib import Path
 from autoresearch_tui.agents.edits import compile_error
 from autoresearch_tui.agents.personas import load_persona, load_program
 from autoresearch_tui.agents.prompt import build_prompt
-from autoresearch_tui.agents.proposer import (
-    AgentSpec,
-    CallRecord,
-    Proposal,
-    ProposalFailed,
-    ProposalRequest,
-)
+from autoresearch_tui.agents.proposer import AgentSpec, CallRecord, Proposal, ProposalFailed
 from autoresearch_tui.agents.redact import redact
+from autoresearch_tui.agents.request import ProposalRequest
 
 DEFAULT_TIMEOUT_S = 900.0
 GRACE_S = 3.0
@@ -214,7 +209,9 @@ class CommandProposer:
             raise ProposalFailed(f"{self.spec.label}: the command backend needs a worktree")
         workspace = request.workspace or self.workspace
         persona = load_persona(self.spec.persona, workspace)
-        prompt = build_prompt(request, load_program(workspace), persona.brief, "command").text()
+        prompt = build_prompt(
+            request, load_program(workspace), persona.brief, "command", self.spec.repairs
+        ).text()
         base = (await asyncio.to_thread(_git, worktree, "rev-parse", "HEAD"))[0].strip()
         calls: list[CallRecord] = []
         transcript: list[str] = []

@@ -22,14 +22,9 @@ from autoresearch_tui.agents.edits import EditError, apply_reply, repair_message
 from autoresearch_tui.agents.personas import load_persona, load_program
 from autoresearch_tui.agents.pricing import Usage, call_cost
 from autoresearch_tui.agents.prompt import Prompt, build_prompt
-from autoresearch_tui.agents.proposer import (
-    AgentSpec,
-    CallRecord,
-    Proposal,
-    ProposalFailed,
-    ProposalRequest,
-)
+from autoresearch_tui.agents.proposer import AgentSpec, CallRecord, Proposal, ProposalFailed
 from autoresearch_tui.agents.redact import redact
+from autoresearch_tui.agents.request import ProposalRequest
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_TOKENS = 16_000
@@ -103,7 +98,9 @@ class LLMProposer(ABC):
     def prompt_for(self, request: ProposalRequest) -> Prompt:
         workspace = request.workspace or self.workspace
         persona = load_persona(self.spec.persona, workspace)
-        return build_prompt(request, load_program(workspace), persona.brief, "edits")
+        return build_prompt(
+            request, load_program(workspace), persona.brief, "edits", self.spec.repairs
+        )
 
     def _record(self, latency: float, completion: Completion | None, error: str) -> CallRecord:
         usage = completion.usage if completion else Usage()

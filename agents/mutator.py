@@ -21,12 +21,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from autoresearch_tui.agents.proposer import (
-    AgentSpec,
-    Proposal,
-    ProposalFailed,
-    ProposalRequest,
-)
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed
+from autoresearch_tui.agents.request import ProposalRequest
 
 FLOAT_FACTORS = (0.5, 0.67, 0.8, 1.25, 1.5, 2.0)
 MAX_TRIES = 200

@@ -14,69 +14,12 @@ Two modes: "edits" asks for a reply with SEARCH/REPLACE blocks (LLM backends);
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from autoresearch_tui.agents.format import fmt_delta, fmt_metric
-from autoresearch_tui.agents.proposer import ProposalRequest, TriedChange
+from autoresearch_tui.agents.instructions import ROLE, Mode, reply_format
+from autoresearch_tui.agents.request import ProposalRequest, TriedChange
 
-Mode = Literal["edits", "command"]
 MAX_CRASH_LOG_CHARS = 12_000
-
-ROLE = """\
-You are a research agent in autoresearch-tui: a best-first search over changes to a
-training script. Each experiment is one child of a node of the search tree (a git
-commit); the search trains it and reads one metric. You propose the next experiment."""
-
-EDITS_FORMAT = """\
-# Reply format
-
-Reply with exactly these parts, in this order, and nothing after the last edit block:
-
-DESCRIPTION: <one line, under 80 characters, like a commit message: what you changed>
-RATIONALE: <two to five sentences: what you expect and why>
-
-then one or more edit blocks. An edit block is the file's path alone on a line, then
-a SEARCH/REPLACE block:
-
-{example_path}
-<<<<<<< SEARCH
-<lines copied exactly from the current file>
-=======
-<the lines that replace them>
->>>>>>> REPLACE
-
-Rules:
-- You may edit only these files: {editable}. Any other path is rejected.
-- The SEARCH part must match a run of whole lines of the file exactly once: copy the
-  lines character for character, with their indentation and comments. Include the
-  lines you change plus a line or two of context, enough to be unique, no more.
-- Several blocks may edit the same file; they apply in order, each to the result of
-  the blocks before it. A block whose REPLACE equals its SEARCH is an error.
-- To replace a whole file instead (only when most of it changes), put its path alone
-  on a line followed by the complete new content in one fenced code block:
-
-{example_path}
-```python
-<the complete new file>
-```
-
-- The edited Python files must compile. If your reply cannot be applied you get the
-  exact error and one more chance to send a corrected complete reply."""
-
-COMMAND_FORMAT = """\
-# How to work
-
-You are running inside a checkout of the parent node. Make your change by editing the
-files directly. Rules:
-- Edit only these files: {editable}. Changes to any other file are discarded.
-- Do not commit, do not create branches, and do not run the training script: the
-  search runs every experiment itself, on its own hardware.
-- Make one focused change that you can describe in one line.
-
-When you are done, end your final message with exactly these two lines:
-
-DESCRIPTION: <one line, under 80 characters, like a commit message: what you changed>
-RATIONALE: <two to five sentences: what you expect and why>"""
 
 
 @dataclass(frozen=True)
@@ -129,15 +72,12 @@ def _lang(path: str) -> str:
     )
 
 
-def build_system(program: str, brief: str, editable: list[str], mode: Mode = "edits") -> str:
-    fmt = EDITS_FORMAT if mode == "edits" else COMMAND_FORMAT
-    fmt = fmt.format(
-        editable=", ".join(editable),
-        example_path=editable[0] if editable else "train.py",
-    )
+def build_system(
+    program: str, brief: str, editable: list[str], mode: Mode = "edits", repairs: int = 2
+) -> str:
     return (
-        f"{ROLE}\n\n{fmt}\n\n# Research program\n\n{program.strip()}\n\n"
-        f"# Your persona\n\n{brief.strip()}"
+        f"{ROLE}\n\n{reply_format(mode, editable, repairs)}\n\n"
+        f"# Research program\n\n{program.strip()}\n\n# Your persona\n\n{brief.strip()}"
     )
 
 
@@ -235,11 +175,11 @@ def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
 
 
 def build_prompt(
-    request: ProposalRequest, program: str, brief: str, mode: Mode = "edits"
+    request: ProposalRequest, program: str, brief: str, mode: Mode = "edits", repairs: int = 2
 ) -> Prompt:
-    """The prompt for one proposal."""
+    """The prompt for one proposal (`repairs`: how many bad replies go back for repair)."""
     return Prompt(
-        system=build_system(program, brief, request.editable, mode),
+        system=build_system(program, brief, request.editable, mode, repairs),
         files=build_files(request),
         task=build_task(request, mode),
     )

@@ -1,7 +1,8 @@
 """The proposer interface: the one seam between the search engine and the agents.
 
 The scheduler asks a `Proposer` for a child of a node by handing it a `ProposalRequest`
-(the parent's editable files plus what the tree already knows) and gets back a
+(agents/request.py: the parent's editable files plus what the tree already knows) and
+gets back a
 `Proposal` (new file contents and a commit-message description) or a `ProposalFailed`.
 Every model call made on the way is reported as a `CallRecord` so the store can account
 tokens and cost. Nothing here imports the search package.
@@ -10,8 +11,9 @@ tokens and cost. Nothing here imports the search package.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from autoresearch_tui.agents.request import ProposalRequest
 
 BACKENDS = ("anthropic", "openai", "openai-compatible", "mutator", "command")
 """Every agent backend, by the name `[[agents]] backend` and `--agents` give it; the one
@@ -66,45 +68,6 @@ class AgentSpec:
                     f"not {value!r}"
                 )
         return ""
-
-
-@dataclass(frozen=True)
-class TriedChange:
-    """A change the tree already holds: a lineage step, a sibling, a cousin or the best."""
-
-    node_id: str
-    description: str
-    status: str
-    metric: float | None = None
-    delta: float | None = None  # vs its parent, sign as measured (goal decides good)
-    persona: str = ""
-
-
-@dataclass
-class ProposalRequest:
-    """Everything a persona may use to propose one child of `parent_id`."""
-
-    workspace: Path  # the workspace root (program.md, briefs/)
-    parent_id: str
-    parent_files: dict[str, str]  # editable path (relative, posix) -> content
-    editable: list[str]
-    metric: str
-    goal: Literal["min", "max"]
-    seed: int
-    kind: Literal["improve", "debug", "merge"] = "improve"
-    worktree: Path | None = None  # a checkout of the parent (for the `command` backend)
-    parent_metric: float | None = None
-    base_metric: float | None = None
-    lineage: list[TriedChange] = field(default_factory=list)  # base -> parent
-    tried: list[TriedChange] = field(default_factory=list)  # siblings and cousins
-    best: TriedChange | None = None
-    hints: list[str] = field(default_factory=list)
-    crash_log: str = ""  # head and tail of the parent's log, for debug children
-    tried_descriptions: set[str] = field(default_factory=set)  # children of this parent
-    # kind "merge": the other branch to bring into the parent, and its change as a diff
-    # against the two branches' common ancestor (git could not merge it: a conflict)
-    merge_with: TriedChange | None = None
-    merge_change: str = ""
 
 
 @dataclass

@@ -15,14 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from autoresearch_tui.agents.proposer import (
-    CallRecord,
-    Proposal,
-    ProposalFailed,
-    ProposalRequest,
-    Proposer,
-    TriedChange,
-)
+from autoresearch_tui.agents.proposer import CallRecord, Proposal, ProposalFailed, Proposer
+from autoresearch_tui.agents.request import ProposalRequest, TriedChange
 from autoresearch_tui.search.context import RunContext
 from autoresearch_tui.search.model import Node, NodeKind
 from autoresearch_tui.search.model import node_id as node_id_for

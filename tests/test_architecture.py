@@ -1,8 +1,8 @@
 """docs/ARCHITECTURE.md §1's dependency rules, checked on the real source and a real
 interpreter.
 
-app -> search, agents, trainer; search -> agents only through the proposer interface and
-the shared number formats; trainer imports none of the others; only app/ imports textual
+app -> search, agents, trainer; search -> agents only through the proposer interface (and its
+request types) and the shared number formats; trainer imports none of the others; only app/ imports textual
 (the engine runs headless); the benchmarks (app/bench/) are reached only from their CLI
 subcommand, never from the engine or the rest of the app.
 """
@@ -57,7 +57,7 @@ def test_trainer_imports_none_of_the_others() -> None:
 def test_engine_never_imports_the_app_and_search_uses_agents_only_through_the_interface() -> None:
     for package in ("search", "agents"):
         assert offenders(package, lambda m: m.startswith("autoresearch_tui.app")) == []
-    seam = ("autoresearch_tui.agents.proposer", "autoresearch_tui.agents.format")
+    seam = tuple(f"autoresearch_tui.agents.{m}" for m in ("proposer", "request", "format"))
     assert (
         offenders("search", lambda m: m.startswith("autoresearch_tui.agents") and m not in seam)
         == []

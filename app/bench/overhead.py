@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from autoresearch_tui.agents.mutator import Mutator
-from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalRequest, Proposer
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, Proposer
+from autoresearch_tui.agents.request import ProposalRequest
 from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.model import ROOT_ID, Node, node_id
 from autoresearch_tui.search.policies import make_policy

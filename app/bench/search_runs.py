@@ -23,13 +23,8 @@ from typing import Any
 
 from autoresearch_tui.agents.mutator import Mutator, apply_changes, describe, find_constants
 from autoresearch_tui.agents.mutator import mutate_value as mutate
-from autoresearch_tui.agents.proposer import (
-    AgentSpec,
-    Proposal,
-    ProposalFailed,
-    ProposalRequest,
-    Proposer,
-)
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed, Proposer
+from autoresearch_tui.agents.request import ProposalRequest
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES, Landscape, read_constants
 from autoresearch_tui.search.config import Config, load_config, parse_agents
 from autoresearch_tui.search.events import Event, NodeChanged

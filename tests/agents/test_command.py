@@ -15,7 +15,8 @@ from synthetic import TRAIN_PY
 
 from autoresearch_tui.agents.backends import make_backend
 from autoresearch_tui.agents.command import CommandProposer
-from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed, ProposalRequest
+from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
+from autoresearch_tui.agents.request import ProposalRequest
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot

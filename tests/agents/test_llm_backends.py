@@ -20,13 +20,8 @@ from synthetic import TRAIN_PY
 
 from autoresearch_tui.agents.backends import BUILDERS, AgentSetupError, make_backend
 from autoresearch_tui.agents.proposer import BACKENDS as ALL_BACKENDS
-from autoresearch_tui.agents.proposer import (
-    AgentSpec,
-    Proposal,
-    ProposalFailed,
-    ProposalRequest,
-    TriedChange,
-)
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed
+from autoresearch_tui.agents.request import ProposalRequest, TriedChange
 
 GOOD = search_replace("train.py", "DEPTH = 8", "DEPTH = 9", "deeper: DEPTH 8 -> 9")
 NOT_COMPILING = search_replace("train.py", "DEPTH = 8", "DEPTH = = 9", "broken")

@@ -9,7 +9,8 @@ import pytest
 from synthetic import TRAIN_PY
 
 from autoresearch_tui.agents.mutator import Mutator, find_constants
-from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed, ProposalRequest
+from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
+from autoresearch_tui.agents.request import ProposalRequest
 
 SOURCE = '''\
 """doc"""

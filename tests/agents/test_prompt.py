@@ -16,7 +16,7 @@ from autoresearch_tui.agents.personas import (
 )
 from autoresearch_tui.agents.pricing import PRICES, Usage, call_cost, price_for
 from autoresearch_tui.agents.prompt import build_prompt
-from autoresearch_tui.agents.proposer import ProposalRequest, TriedChange
+from autoresearch_tui.agents.request import ProposalRequest, TriedChange
 
 PERSONAS = ["architect", "debugger", "explorer", "optimizer", "simplifier"]
 

@@ -1,0 +1,52 @@
+"""What a persona is told: the `ProposalRequest` the engine builds for one proposal.
+
+The other half of the seam between the search engine and the agents (agents/proposer.py
+is the first): plain data, built by search/proposing.py from the tree, read by the
+prompts (agents/prompt.py) and the offline personas. Nothing here imports the search
+package. See docs/ARCHITECTURE.md §1 and §5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TriedChange:
+    """A change the tree already holds: a lineage step, a sibling, a cousin or the best."""
+
+    node_id: str
+    description: str
+    status: str
+    metric: float | None = None
+    delta: float | None = None  # vs its parent, sign as measured (goal decides good)
+    persona: str = ""
+
+
+@dataclass
+class ProposalRequest:
+    """Everything a persona may use to propose one child of `parent_id`."""
+
+    workspace: Path  # the workspace root (program.md, briefs/)
+    parent_id: str
+    parent_files: dict[str, str]  # editable path (relative, posix) -> content
+    editable: list[str]
+    metric: str
+    goal: Literal["min", "max"]
+    seed: int
+    kind: Literal["improve", "debug", "merge"] = "improve"
+    worktree: Path | None = None  # a checkout of the parent (for the `command` backend)
+    parent_metric: float | None = None
+    base_metric: float | None = None
+    lineage: list[TriedChange] = field(default_factory=list)  # base -> parent
+    tried: list[TriedChange] = field(default_factory=list)  # siblings and cousins
+    best: TriedChange | None = None
+    hints: list[str] = field(default_factory=list)
+    crash_log: str = ""  # head and tail of the parent's log, for debug children
+    tried_descriptions: set[str] = field(default_factory=set)  # children of this parent
+    # kind "merge": the other branch to bring into the parent, and its change as a diff
+    # against the two branches' common ancestor (git could not merge it: a conflict)
+    merge_with: TriedChange | None = None
+    merge_change: str = ""
