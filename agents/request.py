@@ -50,3 +50,24 @@ class ProposalRequest:
     # against the two branches' common ancestor (git could not merge it: a conflict)
     merge_with: TriedChange | None = None
     merge_change: str = ""
+    # What the runs are (filled by search/run_figures.py): where they run and with what
+    # budget, the readonly files' key constants, and the parent's and the best's run.
+    machine: str = ""
+    run_setup: str = ""
+    parent_run: RunFigures | None = None
+    best_run: RunFigures | None = None
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What one run's log and loss points say about it (search/run_figures.py reads them):
+    how far it got in its budget and how its loss went, so a model can see what the runs
+    really are on this machine."""
+
+    node_id: str
+    seconds: float | None = None  # the run's own wall time
+    steps: int | None = None
+    tokens_per_s: float | None = None
+    peak_memory_mb: float | None = None
+    mfu_percent: float | None = None
+    loss_at: tuple[tuple[int, float], ...] = ()  # (percent of the run, loss): 25, 50, 75, 100

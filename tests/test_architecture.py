@@ -1,10 +1,10 @@
 """docs/ARCHITECTURE.md §1's dependency rules, checked on the real source and a real
 interpreter.
 
-app -> search, agents, trainer; search -> agents only through the proposer interface (and its
-request types) and the shared number formats; trainer imports none of the others; only app/ imports textual
-(the engine runs headless); the benchmarks (app/bench/) are reached only from their CLI
-subcommand, never from the engine or the rest of the app.
+app -> search, agents, trainer; search -> agents only through the proposer interface
+(and its request types) and the shared number formats; trainer imports none of the
+others; only app/ imports textual (the engine runs headless); the benchmarks (app/bench/)
+are reached only from their CLI subcommand, never from the engine or the rest of the app.
 """
 
 from __future__ import annotations
