@@ -1,28 +1,41 @@
 """Parse a model's reply and apply its edits to the parent's files, strictly.
 
-A reply is `DESCRIPTION: ...`, `RATIONALE: ...` and edit blocks: a path line followed
-either by an aider-style SEARCH/REPLACE block or by a fenced block holding the whole
-new file (the prompt states the format exactly; see agents/prompt.py). Every problem is
-an `EditError` whose message is what the model is told when it gets a chance to repair
-its reply: paths must be relative, without `..`, not symlinks and editable; a SEARCH
-must match a run of whole lines exactly once; a block that changes nothing, edits that
+A reply is an optional `ANALYSIS:` (free text, never read as edits), `DESCRIPTION: ...`,
+`RATIONALE: ...` and edit blocks: a path line followed either by an aider-style
+SEARCH/REPLACE block or by a fenced block holding the whole new file (the prompt states
+the format exactly; see agents/instructions.py). Common variants are read too: headings
+(`## Description`, `**Description:**`) with the value on the same or the next line, the
+path in a fence's info string (```` ```python:train.py ````), unified diffs
+(agents/diffs.py), and an echoed copy of the format's own example, which is skipped.
+Every problem is an `EditError` whose message is what the model is told when it gets a
+chance to repair its reply: paths must be relative, without `..`, not symlinks and
+editable; a SEARCH must match a run of whole lines once, exactly or, failing that, by a
+unique tolerant match (agents/matching.py); a block that changes nothing, edits that
 change nothing overall and Python files that do not compile are errors. Nothing is
 applied unless everything applies.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autoresearch_tui.agents.diffs import diff_start, read_diff, starts_diff
+from autoresearch_tui.agents.matching import replace_lines
+
 SEARCH = re.compile(r"^\s*<{5,9} ?SEARCH\s*$")
 DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 REPLACE = re.compile(r"^\s*>{5,9} ?REPLACE\s*$")
-FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+.#-]*)\s*$")
-DESCRIPTION = re.compile(r"^\W*description\W*:\s*(.*)$", re.IGNORECASE)
-RATIONALE = re.compile(r"^\W*rationale\W*:\s*(.*)$", re.IGNORECASE)
+FENCE = re.compile(  # ```python, ```python:train.py, ```python title="train.py"
+    r"^\s*(`{3,}|~{3,})\s*([\w+.#-]*)(?:(?::|\s+(?:title=)?)[\"']?([\w./~-]+)[\"']?)?\s*$"
+)
+SECTION = re.compile(
+    r"^(?P<pre>\W*)(?P<name>analysis|description|rationale)\b(?P<post>[^\w:]*)"
+    r"(?P<colon>:)?(?P<value>.*)$",
+    re.IGNORECASE,
+)
+PLACEHOLDER = re.compile(r"<[^<>]*\s[^<>]*>")  # the format's own `<what goes here>`
 MAX_ERRORS = 6
 
 
@@ -40,6 +53,11 @@ class Edit:
     search: str | None  # None: `replace` is the whole new file
     replace: str
     number: int  # 1-based, for messages
+    kind: str = "block"  # "block", or "hunk" of a unified diff
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.number}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,12 @@ class Reply:
     description: str
     rationale: str
     edits: list[Edit]
+    analysis: str = ""  # the optional ANALYSIS: section before DESCRIPTION
+
+    def rationale_with_analysis(self) -> str:
+        """The rationale, then the analysis as "Analysis: ..." when the reply has one."""
+        analysis = f"Analysis: {self.analysis}" if self.analysis else ""
+        return "\n\n".join(part for part in (self.rationale, analysis) if part)
 
 
 def _path_of(line: str) -> str | None:
@@ -60,8 +84,38 @@ def _path_of(line: str) -> str | None:
     return text if "/" in text or re.search(r"\.\w+$", text) else None
 
 
+def _fence_path(line: str) -> str | None:
+    """The path a fence opener names in its info string (```` ```python:train.py ````)."""
+    fence = FENCE.match(line)
+    if fence is None:
+        return None
+    return _path_of(fence.group(3) or "") or _path_of(fence.group(2))
+
+
 def _clean(text: str) -> str:
     return text.strip().strip("*_").strip()
+
+
+def _section(line: str) -> tuple[str, str] | None:
+    """(name, value) when the line opens an ANALYSIS, DESCRIPTION or RATIONALE section:
+    `NAME: value`, `**Name:** value`, or a heading (`## Name`, `**Name**`) alone. The
+    format's own placeholder (`DESCRIPTION: <one line, ...>`) opens nothing."""
+    found = SECTION.match(line)
+    if found is None:
+        return None
+    value = _clean(found["value"])
+    heading = re.search(r"[#*_]", found["pre"] + found["post"])
+    if not found["colon"] and (value or not heading):
+        return None
+    if PLACEHOLDER.fullmatch(value):
+        return None
+    return found["name"].lower(), value
+
+
+def _is_placeholder(lines: list[str]) -> bool:
+    """Whether these lines are only one of the format's `<what goes here>` lines."""
+    text = [x.strip() for x in lines if x.strip()]
+    return len(text) == 1 and bool(PLACEHOLDER.fullmatch(text[0]))
 
 
 def _fence_end(lines: list[str], start: int, fence: str) -> int:
@@ -73,10 +127,12 @@ def _fence_end(lines: list[str], start: int, fence: str) -> int:
 
 
 def _path_before(lines: list[str], i: int) -> tuple[str | None, str, int]:
-    """The line just before line i, skipping blank lines and a fence opener:
-    (its path, its text, its index)."""
+    """The path for a block at line i: the line before it (skipping blank lines), or the
+    info string of the fence the block is in: (its path, its text, its index)."""
     j = i - 1
     while j >= 0 and (FENCE.match(lines[j]) or not lines[j].strip()):
+        if (path := _fence_path(lines[j])) is not None:
+            return path, lines[j].strip(), j
         j -= 1
     if j < 0:
         return None, "", 0
@@ -108,28 +164,31 @@ class _Scan:
     lines: list[str]
     edits: list[Edit] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    description: str = ""
-    rationale_first: str = ""
-    rationale_at: int = -1
+    sections: dict[str, tuple[int, str]] = field(default_factory=dict)  # first of each
+    starts: list[int] = field(default_factory=list)  # every section's first line
+    current: str = ""  # the section we are in
     first_edit_at: int = -1  # index of the line naming the first edit's file
     last_path: str | None = None
     last_end: int = -2  # index where the previous SEARCH/REPLACE block ended
-    wrapper: str = ""  # the fence around SEARCH/REPLACE blocks we are in, if any
+    wrapper: str = ""  # the fence around SEARCH/REPLACE blocks or a diff we are in
 
     def header(self, i: int) -> None:
-        """DESCRIPTION: and RATIONALE: lines before the first edit."""
-        if self.edits:
+        """ANALYSIS:, DESCRIPTION: and RATIONALE: sections before the first edit."""
+        if self.edits or (found := _section(self.lines[i])) is None:
             return
-        line = self.lines[i]
-        if not self.description and (m := DESCRIPTION.match(line)):
-            self.description = _clean(m.group(1))
-        elif self.rationale_at < 0 and (m := RATIONALE.match(line)):
-            self.rationale_at, self.rationale_first = i, _clean(m.group(1))
+        name, value = found
+        self.starts.append(i)
+        self.sections.setdefault(name, (i, value))
+        self.current = name
 
-    def search_replace(self, i: int) -> int | None:
-        """The aider-style block opening at line i; the next line to read, or None when
-        the block is broken (the rest of the reply cannot be trusted)."""
-        lines, number = self.lines, len(self.edits) + 1
+    @property
+    def in_analysis(self) -> bool:
+        """In an ANALYSIS section before the DESCRIPTION: free text, never edits."""
+        return self.current == "analysis" and "description" not in self.sections
+
+    def _block_path(self, i: int, number: int) -> tuple[str | None, int]:
+        """The path of the SEARCH/REPLACE block at line i and the line naming it."""
+        lines = self.lines
         path, was, path_at = _path_before(lines, i)
         between = [x for x in lines[self.last_end + 1 : i] if x.strip() and not FENCE.match(x)]
         if path is None and self.last_path is not None and self.last_end >= 0 and not between:
@@ -139,6 +198,12 @@ class _Scan:
                 f"block {number}: no file path alone on the line before <<<<<<< SEARCH"
                 + (f" (found {was!r})" if was else "")
             )
+        return path, path_at
+
+    def search_replace(self, i: int) -> int | None:
+        """The aider-style block opening at line i; the next line to read, or None when
+        the block is broken (the rest of the reply cannot be trusted)."""
+        lines, number = self.lines, len(self.edits) + 1
         search, j = _collect(lines, i + 1, DIVIDER, (SEARCH, REPLACE))
         if j >= len(lines) or not DIVIDER.match(lines[j]):
             self.problems.append(
@@ -151,6 +216,9 @@ class _Scan:
                 f"block {number}: no >>>>>>> REPLACE line closing the block{_cut_off(j, lines)}"
             )
             return None
+        if _is_placeholder(search) and _is_placeholder(replace):
+            return j + 1  # the format's example, echoed
+        path, path_at = self._block_path(i, number)
         if self.first_edit_at < 0:
             self.first_edit_at = path_at
         if path is not None:
@@ -159,17 +227,34 @@ class _Scan:
         self.last_end = j
         return j + 1
 
+    def diff(self, i: int) -> int:
+        """The unified diff of one file whose `---` line is i; the next line to read."""
+        found = read_diff(self.lines, i)
+        if self.first_edit_at < 0:
+            self.first_edit_at = diff_start(self.lines, i)
+        if found.problem:
+            self.problems.append(found.problem)
+        for hunk in found.hunks:
+            number = len(self.edits) + 1
+            self.edits.append(Edit(found.path, hunk.search, hunk.replace, number, "hunk"))
+        return found.end
+
     def fenced(self, i: int, fence: str) -> int | None:
-        """A code block opening at line i: a wrapper around SEARCH/REPLACE blocks, a whole
-        new file (after a path line) or plain text; the next line to read, or None."""
+        """A code block opening at line i: a wrapper around SEARCH/REPLACE blocks or a
+        diff, a whole new file (its path in the fence's info string or on the line
+        before), or plain text; the next line to read, or None."""
         lines = self.lines
         end = _fence_end(lines, i, fence)
         body = lines[i + 1 : end] if end >= 0 else lines[i + 1 :]
-        if any(SEARCH.match(x) for x in body):
+        if any(SEARCH.match(x) for x in body) or any(
+            starts_diff(body, k) for k in range(len(body))
+        ):
             self.wrapper = fence
             return i + 1
-        path = _path_of(lines[i - 1]) if i > 0 else None
-        if path is not None:
+        info_path = _fence_path(lines[i])
+        named_at = i if info_path else i - 1
+        path = info_path or (_path_of(lines[i - 1]) if i > 0 else None)
+        if path is not None and not _is_placeholder(body):
             number = len(self.edits) + 1
             if end < 0:
                 self.problems.append(
@@ -178,7 +263,7 @@ class _Scan:
                 )
                 return None
             if self.first_edit_at < 0:
-                self.first_edit_at = i - 1
+                self.first_edit_at = named_at
             self.edits.append(Edit(path, None, "\n".join(body), number))
         return (end + 1) if end >= 0 else len(lines)
 
@@ -189,33 +274,53 @@ class _Scan:
         if self.wrapper and line.strip() == self.wrapper:
             self.wrapper = ""  # the fence around SEARCH/REPLACE blocks closes
             return i + 1
+        fence = FENCE.match(line)
+        if self.in_analysis:  # skip code quoted in the analysis, whole
+            end = _fence_end(self.lines, i, fence.group(1)) if fence else i
+            return end + 1 if end >= 0 else i + 1  # an unclosed fence hides nothing
         if SEARCH.match(line):
             return self.search_replace(i)
-        fence = FENCE.match(line)
-        if fence and fence.group(1):
+        if starts_diff(self.lines, i):
+            return self.diff(i)
+        if fence:
             return self.fenced(i, fence.group(1))
         return i + 1
 
-    def rationale(self) -> str:
-        """From the RATIONALE: line to the first edit (or the end of the reply)."""
-        if self.rationale_at < 0:
+    def text(self, name: str) -> str:
+        """A section's text: from its header to the next section or the first edit."""
+        if name not in self.sections:
             return ""
-        stop = self.first_edit_at if self.first_edit_at > self.rationale_at else len(self.lines)
-        rest = self.lines[self.rationale_at + 1 : stop]
-        return "\n".join([self.rationale_first, *rest]).strip()
+        at, value = self.sections[name]
+        ends = [s for s in self.starts if s > at]
+        if self.first_edit_at > at:
+            ends.append(self.first_edit_at)
+        body = self.lines[at + 1 : min(ends, default=len(self.lines))]
+        while body and (not body[-1].strip() or FENCE.match(body[-1])):
+            body.pop()  # blank lines and the fence opening the edits
+        return "\n".join([value, *body]).strip()
+
+    def description(self) -> str:
+        first = next((x for x in self.text("description").split("\n") if x.strip()), "")
+        return _clean(first)[:200]
 
 
 def parse_reply(text: str) -> Reply:
-    """Split a reply into description, rationale and edits; raise EditError if malformed."""
+    """Split a reply into description, rationale, analysis and edits; raise EditError if
+    malformed."""
     scan = _Scan(text.replace("\r\n", "\n").split("\n"))
     i: int | None = 0
     while i is not None and i < len(scan.lines):
         i = scan.step(i)
     if not text.strip():
         raise EditError("the reply is empty")
-    problems = scan.problems
-    if not scan.description:
-        problems.insert(0, "no DESCRIPTION: line before the edits")
+    problems, description = scan.problems, scan.description()
+    if not description:
+        problems.insert(
+            0,
+            "the DESCRIPTION is empty: write one line after DESCRIPTION:"
+            if "description" in scan.sections
+            else "no DESCRIPTION: line before the edits",
+        )
     if not scan.edits and not problems:
         problems.append(
             "no edit blocks found: give each file's path alone on a line, then a "
@@ -223,7 +328,7 @@ def parse_reply(text: str) -> Reply:
         )
     if problems:
         raise EditError(problems[:MAX_ERRORS])
-    return Reply(scan.description.splitlines()[0][:200], scan.rationale(), scan.edits)
+    return Reply(description, scan.text("rationale"), scan.edits, scan.text("analysis"))
 
 
 def check_path(path: str, editable: list[str], root: Path | None = None) -> str:
@@ -246,64 +351,31 @@ def check_path(path: str, editable: list[str], root: Path | None = None) -> str:
     return norm
 
 
-def _line_matches(content: str, search: str) -> list[int]:
-    """Offsets where `search` matches a run of whole lines of `content`."""
-    found, start = [], 0
-    while (at := content.find(search, start)) >= 0:
-        end = at + len(search)
-        if (at == 0 or content[at - 1] == "\n") and (end == len(content) or content[end] == "\n"):
-            found.append(at)
-        start = at + 1
-    return found
-
-
-def _no_match_hint(content: str, search: str) -> str:
-    def squash(s: str) -> str:
-        return "\n".join(" ".join(line.split()) for line in s.split("\n"))
-
-    if squash(search) and squash(search) in squash(content):
-        return " It matches only when whitespace is ignored: copy the indentation exactly."
-    first = next((line for line in search.split("\n") if line.strip()), "")
-    lines = content.split("\n")
-    close = difflib.get_close_matches(first, lines, n=1, cutoff=0.6)
-    if close:
-        return f" The closest line of the file is line {lines.index(close[0]) + 1}: {close[0]!r}."
-    return ""
-
-
 def _apply_one(content: str, edit: Edit, path: str) -> tuple[str | None, str]:
     """(new content, "") or (None, the problem)."""
+    where = f"{edit.label} ({path})"
     if edit.search is None:
         new = edit.replace if edit.replace.endswith("\n") else edit.replace + "\n"
         if new == content:
-            return None, f"block {edit.number}: the new {path} is the same as the current one"
+            return None, f"{edit.label}: the new {path} is the same as the current one"
         return new, ""
     if not edit.search.strip():
+        if edit.kind == "hunk":
+            return None, (
+                f"{where}: the hunk has no context lines; include two or three unchanged "
+                "lines around the change"
+            )
         return None, (
-            f"block {edit.number} ({path}): the SEARCH part is empty; copy the lines to "
-            "replace, or send the whole file in a fenced block"
+            f"{where}: the SEARCH part is empty; copy the lines to replace, or send the "
+            "whole file in a fenced block"
         )
     if edit.search == edit.replace:
-        return None, f"block {edit.number} ({path}): REPLACE is the same as SEARCH: no change"
-    found = _line_matches(content, edit.search)
-    if not found:
-        return None, (
-            f"block {edit.number} ({path}): the SEARCH part does not match the file exactly."
-            + _no_match_hint(content, edit.search)
-        )
-    if len(found) > 1:
-        return None, (
-            f"block {edit.number} ({path}): the SEARCH part matches {len(found)} places; "
-            "include more surrounding lines so it matches exactly one"
-        )
-    at = found[0]
-    end = at + len(edit.search)
-    if edit.replace == "" and not edit.search.endswith("\n"):
-        if end < len(content):
-            end += 1  # delete the lines with their line break
-        elif at > 0:
-            at -= 1
-    return content[:at] + edit.replace + content[end:], ""
+        if edit.kind == "hunk":
+            return None, f"{where}: the hunk changes nothing (no '-' or '+' lines)"
+        return None, f"{where}: REPLACE is the same as SEARCH: no change"
+    what = "the SEARCH part" if edit.kind == "block" else "its context and '-' lines"
+    replaced, problem = replace_lines(content, edit.search, edit.replace, what)
+    return replaced, (f"{where}: {problem}" if problem else "")
 
 
 def compile_error(path: str, source: str) -> str:
@@ -331,10 +403,10 @@ def apply_edits(
         try:
             path = check_path(edit.path, editable, root)
         except EditError as exc:
-            problems.append(f"block {edit.number}: {exc}")
+            problems.append(f"{edit.label}: {exc}")
             continue
         if path not in current:
-            problems.append(f"block {edit.number}: {path} does not exist in the parent")
+            problems.append(f"{edit.label}: {path} does not exist in the parent")
             continue
         new, problem = _apply_one(current[path], edit, path)
         if new is None:
@@ -360,8 +432,16 @@ def apply_reply(
     return reply, apply_edits(files, reply.edits, editable, root)
 
 
-def repair_message(error: EditError, truncated: bool = False) -> str:
-    """What the model is told after a reply that could not be applied."""
+def tries_note(tries_left: int) -> str:
+    """How many replies the model may still send, this one included (>= 1)."""
+    if tries_left <= 1:
+        return "This is your last try: if this reply cannot be applied either, the proposal fails."
+    return f"You have {tries_left} tries left, this one included."
+
+
+def repair_message(error: EditError, truncated: bool = False, tries_left: int = 0) -> str:
+    """What the model is told after a reply that could not be applied; `tries_left`
+    (when > 0) is how many replies it may still send, the corrected one included."""
     problems = "\n".join(f"- {p}" for p in error.problems)
     cut = (
         "\nYour reply was cut off at the output token limit: send shorter SEARCH/REPLACE "
@@ -369,9 +449,10 @@ def repair_message(error: EditError, truncated: bool = False) -> str:
         if truncated
         else ""
     )
+    tries = f" {tries_note(tries_left)}" if tries_left > 0 else ""
     return (
         f"Your reply could not be applied, so nothing was changed:\n{problems}{cut}\n\n"
         "Send a corrected complete reply in the same format (DESCRIPTION, RATIONALE, edit "
         "blocks), with every edit made against the original files shown above: none of "
-        "your previous edits were applied."
+        f"your previous edits were applied.{tries}"
     )

@@ -63,3 +63,8 @@ def fmt_count(value: float | None) -> str:
         if abs(number) >= limit:
             return f"{number / limit:.1f}{suffix}"
     return f"{number:.0f}"
+
+
+def fmt_memory(mb: float) -> str:
+    """850 MB, 1.2 GB, 45.1 GB."""
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"

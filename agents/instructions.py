@@ -22,6 +22,7 @@ EDITS_FORMAT = """\
 
 Reply with exactly these parts, in this order, and nothing after the last edit block:
 
+ANALYSIS: <optional: think first, as long as you need; read as notes, never as edits>
 DESCRIPTION: <one line, under 80 characters, like a commit message: what you changed>
 RATIONALE: <two to five sentences: what you expect and why>
 
@@ -50,15 +51,16 @@ Rules:
 <the complete new file>
 ```
 
-- The edited Python files must compile. If your reply cannot be applied you get the
-  exact error and one more chance to send a corrected complete reply."""
+- The edited Python files must compile. If your reply cannot be applied {chances}"""
 
 COMMAND_FORMAT = """\
 # How to work
 
-You are running inside a checkout of the parent node. Make your change by editing the
-files directly. Rules:
-- Edit only these files: {editable}. Changes to any other file are discarded.
+You are running inside a checkout of the parent node: read the files there, then make
+your change by editing them directly. Rules:
+- Edit only these files: {editable}. A change to any other file is undone and sent back
+  to you to redo in the editable files; do not put code in new files: only the editable
+  files reach the experiment.
 - Do not commit, do not create branches, and do not run the training script: the
   search runs every experiment itself, on its own hardware.
 - Make one focused change that you can describe in one line.
@@ -69,10 +71,20 @@ DESCRIPTION: <one line, under 80 characters, like a commit message: what you cha
 RATIONALE: <two to five sentences: what you expect and why>"""
 
 
+def chances(repairs: int) -> str:
+    """What happens to a reply that cannot be applied, for `repairs` repair rounds."""
+    if repairs <= 0:
+        return "the proposal fails: there is no second chance."
+    more = "one more chance" if repairs == 1 else f"up to {repairs} more chances"
+    return f"you get the exact error and {more} to send a corrected complete reply."
+
+
 def reply_format(mode: Mode, editable: list[str], repairs: int = 2) -> str:
-    """The reply format of `mode` for these editable files."""
+    """The reply format of `mode` for these editable files; `repairs` is how many times
+    a reply that cannot be applied is sent back with the error."""
     fmt = EDITS_FORMAT if mode == "edits" else COMMAND_FORMAT
     return fmt.format(
         editable=", ".join(editable),
         example_path=editable[0] if editable else "train.py",
+        chances=chances(repairs),
     )

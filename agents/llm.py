@@ -4,8 +4,9 @@ A backend subclasses `LLMProposer` and implements `complete` (one model call: th
 prompt plus the conversation so far -> text and token usage). `propose` builds the
 prompt from the workspace's program and the persona's brief, asks the model, applies
 the reply's edits, and when they do not apply sends the exact error back in the same
-conversation, at most `spec.repairs` times, before any slot time is spent. Every call
-becomes a `CallRecord` (tokens, latency, cost from agents/pricing.py, error). API
+conversation, at most `spec.repairs` times (saying how many tries are left), before
+any slot time is spent; a reply's ANALYSIS section is kept after its rationale. Every
+call becomes a `CallRecord` (tokens, latency, cost from agents/pricing.py, error). API
 errors and timeouts (after the SDK's own retries) end the proposal as `ProposalFailed`
 with a one-line reason; the scheduler records it and backs that persona off.
 """
@@ -113,6 +114,7 @@ class LLMProposer(ABC):
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             latency_s=latency,
             cost_usd=cost,
             error=error,
@@ -147,15 +149,16 @@ class LLMProposer(ABC):
             except EditError as exc:
                 error = exc
                 transcript.append(f"## Rejected\n\n{exc}")
+                tries_left = self.spec.repairs - attempt
                 turns += [
                     Turn("assistant", text.strip() or "(empty reply)"),
-                    Turn("user", repair_message(exc, completion.truncated)),
+                    Turn("user", repair_message(exc, completion.truncated, tries_left)),
                 ]
                 continue
             return Proposal(
                 description=reply.description,
                 files=files,
-                rationale=reply.rationale,
+                rationale=reply.rationale_with_analysis(),
                 model=self.model,
                 calls=calls,
                 reply=redact(text if attempt == 0 else "\n\n".join(transcript)),

@@ -5,17 +5,22 @@ keep their reasoning between turns there, the prompt goes in as `instructions` p
 input items (no server-side state: `store=False`), and a `prompt_cache_key` per persona
 helps the automatic prompt cache hit. `openai-compatible` uses Chat Completions, which
 is what vLLM, Ollama, llama.cpp and most other servers implement, at `base_url`.
+An agent's `reasoning_effort` goes to the model as `reasoning.effort` (Responses) or
+`reasoning_effort` (Chat Completions); unset, nothing is sent and the model's default
+holds. Reasoning tokens are part of the output tokens and priced as such.
 Retries and the timeout are the SDK's, configured from the agent spec.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.responses import EasyInputMessageParam, ResponseInputParam
+from openai.types.shared import ReasoningEffort
+from openai.types.shared_params import Reasoning
 
 from autoresearch_tui.agents.llm import ChatError, Completion, LLMProposer, Turn, describe_api_error
 from autoresearch_tui.agents.pricing import Usage
@@ -44,6 +49,11 @@ class _OpenAIBase(LLMProposer):
             )
         return self._client
 
+    def effort(self) -> ReasoningEffort | openai.Omit:
+        """The agent's reasoning effort, or nothing sent when it has none."""
+        effort = self.spec.reasoning_effort
+        return cast(ReasoningEffort, effort) if effort else openai.omit
+
     def _error(self, exc: Exception) -> ChatError:
         return ChatError(describe_api_error(exc, self.timeout_s, self.spec.max_retries))
 
@@ -69,6 +79,10 @@ class OpenAIResponsesProposer(_OpenAIBase):
             },
             *(EasyInputMessageParam(role=t.role, content=t.text) for t in turns),
         ]
+        effort = self.effort()
+        reasoning: Reasoning | openai.Omit = openai.omit
+        if not isinstance(effort, openai.Omit):
+            reasoning = {"effort": effort}
         try:
             response = await self.client().responses.create(
                 model=self.model,
@@ -77,6 +91,7 @@ class OpenAIResponsesProposer(_OpenAIBase):
                 max_output_tokens=self.max_tokens,
                 store=False,
                 prompt_cache_key=f"autoresearch-tui:{self.spec.persona}",
+                reasoning=reasoning,
             )
         except openai.OpenAIError as exc:
             raise self._error(exc) from None
@@ -85,10 +100,12 @@ class OpenAIResponsesProposer(_OpenAIBase):
             raise ChatError(f"the response failed: {detail}")
         u = response.usage
         cached = (u.input_tokens_details.cached_tokens or 0) if u and u.input_tokens_details else 0
+        thought = u.output_tokens_details.reasoning_tokens if u and u.output_tokens_details else 0
         usage = Usage(
             input_tokens=(u.input_tokens - cached) if u else 0,
-            output_tokens=u.output_tokens if u else 0,
+            output_tokens=u.output_tokens if u else 0,  # the reasoning included
             cache_read_tokens=cached,
+            reasoning_tokens=thought or 0,
         )
         truncated = response.status == "incomplete"
         return Completion(response.output_text, usage, response.model or "", truncated)
@@ -115,6 +132,7 @@ class OpenAIChatProposer(_OpenAIBase):
             response = await self.client().chat.completions.create(
                 model=self.model,
                 messages=messages,
+                reasoning_effort=self.effort(),
                 **extra,
             )
         except openai.OpenAIError as exc:
@@ -125,10 +143,12 @@ class OpenAIChatProposer(_OpenAIBase):
         u = response.usage
         details = getattr(u, "prompt_tokens_details", None) if u else None
         cached = (getattr(details, "cached_tokens", 0) or 0) if details else 0
+        output_details = getattr(u, "completion_tokens_details", None) if u else None
         usage = Usage(
             input_tokens=((u.prompt_tokens or 0) - cached) if u else 0,
-            output_tokens=(u.completion_tokens or 0) if u else 0,
+            output_tokens=(u.completion_tokens or 0) if u else 0,  # the reasoning included
             cache_read_tokens=cached,
+            reasoning_tokens=getattr(output_details, "reasoning_tokens", 0) or 0,
         )
         text = choice.message.content or "" if choice.message else ""
         return Completion(text, usage, response.model or "", choice.finish_reason == "length")

@@ -7,6 +7,11 @@ November 2026 — check them there before trusting a budget. Anthropic cache wri
 the 5-minute ones (1.25x input); OpenAI reports no cache writes. Haiku 5.5 has a second,
 higher tier for prompts over 100k tokens; the table carries the common (lower) tier.
 
+Thinking is output: Anthropic's extended thinking and OpenAI's reasoning tokens are
+billed at the output price and every API counts them in its output tokens, so a call's
+cost is the same sum with or without them; `Usage.reasoning_tokens` only says how much
+of the output they were.
+
 A model missing from the table (a local server's, a brand-new one) costs 0 and its
 `CallRecord` is marked `priced=False`, so `status` can say the total is incomplete.
 """
@@ -32,9 +37,10 @@ class Usage:
     """What one call used, split by how it is billed."""
 
     input_tokens: int = 0  # prompt tokens neither read from nor written to the cache
-    output_tokens: int = 0
+    output_tokens: int = 0  # everything the model wrote, its thinking included
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    reasoning_tokens: int = 0  # the thinking part of output_tokens: priced in it, not again
 
     @property
     def prompt_tokens(self) -> int:

@@ -3,9 +3,11 @@
 A `Prompt` has three parts, ordered from the most to the least stable so providers can
 cache the prefix: `system` (the role, the reply format, the research program and the
 persona's brief: the same for every call of a persona), `files` (the parent's editable
-files: the same for every child of one parent) and `task` (the metric, the lineage
-from the base with each step's delta, what siblings and cousins already tried, the best
-node, the person's hints, the crash log for a debug child, and the request itself).
+files: the same for every child of one parent) and `task`. The task starts with what the
+whole tree knows (the person's hints, the run-to-run spread, the best, every measured
+experiment and the constants tried: agents/memory_prompt.py), the same for every parent
+of one tree; then, after PARENT_MARK, this parent's part (proposals in flight, its
+lineage and children, a debug child's crash log or a merge's change) and the request.
 
 Two modes: "edits" asks for a reply with SEARCH/REPLACE blocks (LLM backends);
 "command" asks a coding agent to edit the files in place (the `command` backend).
@@ -17,9 +19,13 @@ from dataclasses import dataclass
 
 from autoresearch_tui.agents.format import fmt_delta, fmt_metric
 from autoresearch_tui.agents.instructions import ROLE, Mode, reply_format
-from autoresearch_tui.agents.request import ProposalRequest, TriedChange
+from autoresearch_tui.agents.memory_prompt import parent_part, shared_part
+from autoresearch_tui.agents.request import Memory, ProposalRequest, TriedChange
 
 MAX_CRASH_LOG_CHARS = 12_000
+# Where the parent's own part of the task starts: the text before it is the same for
+# every parent of one tree (the shared, cacheable part).
+PARENT_MARK = "# This proposal"
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,29 @@ def build_files(request: ProposalRequest) -> str:
     return "\n\n".join(parts)
 
 
+def _hints(request: ProposalRequest) -> list[str]:
+    hints = [f"- {h.strip()}" for h in request.hints if h.strip()]
+    if not hints:
+        return []
+    return ["## Notes from the person running the search (follow them)\n" + "\n".join(hints)]
+
+
+def _remembered(request: ProposalRequest, memory: Memory) -> list[str]:
+    """What the whole tree knows (agents/memory_prompt.py): the part every parent shares
+    first, then this parent's."""
+    return [
+        "# The search so far",
+        *_hints(request),
+        *shared_part(memory, request.metric, request.goal),
+        PARENT_MARK,
+        *parent_part(memory, request.parent_id),
+    ]
+
+
 def _known(request: ProposalRequest) -> list[str]:
-    """What the tree knows: metric, base, parent, best, lineage, tried changes, hints."""
+    """What a hand-built request knows: metric, base, parent, best, lineage, tried, hints."""
+    if request.memory is not None:
+        return _remembered(request, request.memory)
     metric, goal = request.metric, request.goal
     direction = "lower is better" if goal == "min" else "higher is better"
     parts = ["# The search so far"]
@@ -115,12 +142,7 @@ def _known(request: ProposalRequest) -> list[str]:
             "## Already tried near the parent (siblings and cousins; do not repeat them)\n"
             + "\n".join(lines)
         )
-    hints = [f"- {h.strip()}" for h in request.hints if h.strip()]
-    if hints:
-        parts.append(
-            "## Notes from the person running the search (follow them)\n" + "\n".join(hints)
-        )
-    return parts
+    return parts + _hints(request)
 
 
 def _debug(request: ProposalRequest) -> tuple[str, str]:
@@ -164,12 +186,23 @@ def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
     else:
         ask = (
             f"Propose one child of {request.parent_id} that improves {request.metric}: one "
-            "idea, different from everything listed above."
+            "idea, different from everything listed above"
+        )
+        spread = request.memory.spread if request.memory is not None else None
+        ask += (
+            f", whose expected effect exceeds the run-to-run spread ({fmt_delta(spread, signed=False)})."
+            if spread is not None
+            else "."
         )
     if mode == "edits":
         ask += " Reply in the format given at the start (DESCRIPTION, RATIONALE, edit blocks)."
     else:
         ask += " Edit the files in place, then end with the DESCRIPTION and RATIONALE lines."
+    if request.rejected:
+        parts.append(
+            "## Your earlier proposals for this child were sent back\n"
+            + "\n".join(f"- {reason}" for reason in request.rejected)
+        )
     parts.append(f"## Your task\n{ask}")
     return "\n\n".join(parts)
 

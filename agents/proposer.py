@@ -19,6 +19,18 @@ BACKENDS = ("anthropic", "openai", "openai-compatible", "mutator", "command")
 """Every agent backend, by the name `[[agents]] backend` and `--agents` give it; the one
 list of them (agents/backends.py builds each, search/config.py checks the names)."""
 
+_OPENAI_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+REASONING_EFFORTS: dict[str, tuple[str, ...]] = {
+    "anthropic": ("low", "medium", "high", "xhigh", "max"),  # adaptive thinking's effort
+    "openai": _OPENAI_EFFORTS,
+    "openai-compatible": _OPENAI_EFFORTS,
+}
+"""What `reasoning_effort` may be, per backend that takes one: the values of the SDK's own
+type (anthropic `OutputConfigParam.effort`, openai `ReasoningEffort`; a test keeps them
+equal). Which of them a given model accepts is the model's business."""
+
+MIN_THINKING_BUDGET = 1024  # Anthropic's smallest extended-thinking budget, in tokens
+
 
 @dataclass(frozen=True)
 class AgentSpec:
@@ -35,6 +47,8 @@ class AgentSpec:
     repairs: int = 2  # bad replies sent back to the model with the error, per proposal
     max_retries: int = 2  # the SDK's retries of one call (429, 5xx, connection errors)
     api_key_env: str = ""  # the variable holding the key; "": the backend's usual one
+    thinking_budget: int = 0  # anthropic: thinking with a fixed budget (>= 1024 tokens); 0: off
+    reasoning_effort: str = ""  # see REASONING_EFFORTS; "": the model's default
 
     @property
     def label(self) -> str:
@@ -46,9 +60,10 @@ class AgentSpec:
 
         The one check of an agent, wherever it came from (an `[[agents]]` table,
         `--agents`, code): a persona, a known backend, a command for the `command`
-        backend (its `command`, or the model part of `x@command:CMD`), and numbers >= 0
-        (whole ones for the int fields). What a backend needs from the environment (a
-        key, a server, a program on PATH) agents/backends.py checks when it builds one.
+        backend (its `command`, or the model part of `x@command:CMD`), numbers >= 0
+        (whole ones for the int fields), and reasoning settings its backend takes
+        (`_reasoning_problem`). What a backend needs from the environment (a key, a
+        server, a program on PATH) agents/backends.py checks when it builds one.
         """
         if not isinstance(self.persona, str) or not self.persona:
             return 'has no persona — add persona = "explorer"'
@@ -67,6 +82,40 @@ class AgentSpec:
                     f"{spec_field.name} must be a {'whole ' if whole else ''}number >= 0, "
                     f"not {value!r}"
                 )
+        return self._reasoning_problem()
+
+    def _reasoning_problem(self) -> str:
+        """`reasoning_effort`: one of its backend's REASONING_EFFORTS. `thinking_budget`:
+        anthropic only, not with an effort, >= 1024 and below max_tokens when that is set.
+        """
+        effort, budget = self.reasoning_effort, self.thinking_budget
+        efforts = REASONING_EFFORTS.get(self.backend, ())
+        if effort != "" and not efforts:
+            takers = ", ".join(REASONING_EFFORTS)
+            return f"reasoning_effort is for the {takers} backends, not {self.backend}"
+        if effort != "" and (not isinstance(effort, str) or effort not in efforts):
+            known = ", ".join(efforts)
+            return f"reasoning_effort {effort!r} is unknown to {self.backend} — use {known}"
+        if not budget:
+            return ""
+        if self.backend != "anthropic":
+            hint = " — use reasoning_effort" if efforts else ""
+            return f"thinking_budget is for the anthropic backend, not {self.backend}{hint}"
+        if effort:
+            return (
+                "set thinking_budget (a fixed budget: Claude models before 4.6) or "
+                "reasoning_effort (adaptive thinking: 4.6 and later), not both"
+            )
+        if budget < MIN_THINKING_BUDGET:
+            return (
+                f"thinking_budget must be >= {MIN_THINKING_BUDGET} (Anthropic's minimum) "
+                f"or 0 (off), not {budget}"
+            )
+        if self.max_tokens and budget >= self.max_tokens:
+            return (
+                f"thinking_budget {budget} must be below max_tokens {self.max_tokens} — the "
+                "reply needs room after the thinking; raise max_tokens or leave it 0"
+            )
         return ""
 
 
@@ -76,8 +125,10 @@ class CallRecord:
 
     `input_tokens` counts the whole prompt, cached parts included; `cached_tokens` is
     the part read from the provider's prompt cache and `cache_write_tokens` the part
-    written to it (Anthropic). `priced` is False when the model is not in the price
-    table (agents/pricing.py): its `cost_usd` is then 0, not a real cost.
+    written to it (Anthropic). `output_tokens` includes the model's thinking (Anthropic
+    extended thinking, OpenAI reasoning), billed as output; `reasoning_tokens` says how
+    much of it that was, where the API reports it. `priced` is False when the model is
+    not in the price table (agents/pricing.py): its `cost_usd` is then 0, not a real cost.
     """
 
     persona: str
@@ -91,6 +142,7 @@ class CallRecord:
     error: str = ""
     cache_write_tokens: int = 0
     priced: bool = True
+    reasoning_tokens: int = 0  # the part of output_tokens spent thinking (billed as output)
 
 
 @dataclass

@@ -25,6 +25,70 @@ class TriedChange:
     persona: str = ""
 
 
+@dataclass(frozen=True)
+class NodeResult:
+    """One measured experiment as the results section reads it (search/memory.py)."""
+
+    node_id: str
+    persona: str
+    parent_id: str  # "" for the base
+    path: tuple[str, ...]  # short descriptions: the last ancestors', then its own
+    constants: tuple[str, ...]  # its changed constants vs its parent: "DEPTH 4->8"
+    status: str  # done, crashed, timeout, invalid
+    mean: float | None  # the mean over its runs (never one run alone)
+    runs: int  # its own run, its re-runs (and, for the base, its calibration runs)
+    delta: float | None  # mean - its reference's mean (the parent's), sign as measured
+    verdict: str  # base, confirmed better, better (unconfirmed), within noise, worse,
+    # seed only, crashed: <reason>, ...
+    pruned: bool = False
+
+
+@dataclass(frozen=True)
+class ConstantTrial:
+    """One value tried for one constant: every experiment that moved `name` from `old`
+    to `new`, their mean delta vs their parents, their runs, and what it means."""
+
+    name: str
+    old: str
+    new: str
+    experiments: int
+    runs: int
+    mean_delta: float | None  # None when none of them measured (all crashed)
+    crashed: int
+    mark: str  # ✓ better beyond the spread, ✓? once, ≈ within noise, ✗ worse, crashed
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A proposal being written (no description yet) or accepted and not yet measured."""
+
+    node_id: str
+    persona: str
+    parent_id: str
+    status: str  # proposing, ready, running
+    description: str = ""
+    constants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the whole tree knows, for the results section of every prompt: the part
+    shared by every parent (noise, best, results, constants) and this parent's part."""
+
+    spread: float | None  # the run-to-run spread (search/noise.py), None before any
+    spread_runs: int  # how many runs it was measured from
+    spread_commits: int  # of how many commits
+    best: NodeResult | None  # the confirmed best (the base until a gain is confirmed)
+    best_unconfirmed: NodeResult | None  # a better mean that is not confirmed yet
+    results: tuple[NodeResult, ...]  # by node id, compressed past MAX_LISTED
+    measured: int  # how many experiments were measured (the list may omit some)
+    constants: tuple[ConstantTrial, ...]  # by constant name, then first try
+    # this parent's part
+    lineage: tuple[NodeResult, ...]  # base -> parent
+    children: tuple[NodeResult, ...]  # the parent's measured children
+    in_flight: tuple[InFlight, ...]  # proposals being written, queued or running
+
+
 @dataclass
 class ProposalRequest:
     """Everything a persona may use to propose one child of `parent_id`."""
@@ -56,6 +120,12 @@ class ProposalRequest:
     run_setup: str = ""
     parent_run: RunFigures | None = None
     best_run: RunFigures | None = None
+    # What the whole tree knows (search/memory.py); None in hand-built requests, whose
+    # prompt then shows `lineage`, `tried` and `best` only.
+    memory: Memory | None = None
+    # Earlier proposals for this child the engine sent back, with the reason (e.g.
+    # "identical to n0017 ..."): the prompt shows them before the task.
+    rejected: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

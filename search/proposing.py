@@ -11,13 +11,18 @@ model call is stored with its cost; a model's raw reply is kept in logs/<node>.r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from autoresearch_tui.agents.format import fmt_metric
 from autoresearch_tui.agents.proposer import CallRecord, Proposal, ProposalFailed, Proposer
 from autoresearch_tui.agents.request import ProposalRequest, TriedChange
+from autoresearch_tui.search.commit_facts import CommitFacts, FactsCache, read_facts
+from autoresearch_tui.search.constants import constant_changes, unsaid
 from autoresearch_tui.search.context import RunContext
+from autoresearch_tui.search.memory import build_memory
 from autoresearch_tui.search.model import Node, NodeKind
 from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.noise import seed_only_change
@@ -26,6 +31,7 @@ from autoresearch_tui.search.tree import Tree
 
 CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
 TRIED_SHOWN = 40  # siblings and cousins shown to the persona, the latest
+DUPLICATE_RETRIES = 2  # a proposal identical to an existing node goes back this often
 
 
 def log_excerpt(path: Path, head: int, tail: int) -> str:
@@ -38,6 +44,14 @@ def log_excerpt(path: Path, head: int, tail: int) -> str:
     if len(lines) <= head + tail:
         return "\n".join(lines)
     return "\n".join([*lines[:head], f"... ({len(lines) - head - tail} lines) ...", *lines[-tail:]])
+
+
+class DuplicateProposal(ProposalFailed):
+    """A proposal whose editable files are an existing node's (whitespace aside)."""
+
+    def __init__(self, reason: str, proposal: Proposal) -> None:
+        super().__init__(reason, reply=proposal.reply, calls=proposal.calls)
+        self.description = proposal.description
 
 
 def parent_of(tree: Tree, node: Node) -> Node:
@@ -61,6 +75,9 @@ class Proposing:
         self.hints = hints  # the scheduler's list: hints added later reach later requests
         self.on_ready = on_ready  # a child became ready (its worktree may be prepared)
         self.latencies: list[float] = []  # seconds per accepted proposal
+        # Each commit's constants and content hash, read once per process (git thread),
+        # and the index that rejects a proposal identical to an existing node.
+        self.facts = FactsCache()
 
     def new_child(self, parent: Node, kind: NodeKind, proposer: Proposer) -> Node:
         """A "proposing" child of `parent` for `proposer`, in the tree (not yet saved)."""
@@ -89,15 +106,16 @@ class Proposing:
         worktree: Path | None = None
         start = time.monotonic()
         try:
-            editable = list(ctx.config.target.editable)
-            files = await ctx.threads.git(ctx.git.read_files, parent.commit, editable)
+            missing = self.facts.missing(ctx.tree)
+            files, found = await ctx.threads.git(self._read, parent.commit, missing)
+            self.facts.add(found, ctx.tree)
             if proposer.spec.backend == "command":
                 worktree = await ctx.threads.git(ctx.git.add_worktree, node.id, parent.commit)
-            proposal = await proposer.propose(self.request(node, files, worktree))
-            self.check(proposal, files)
+            request = self.request(node, files, worktree)
+            proposal = await self._ask(proposer, request, files)
             node.seed_only = seed_only_change(files, proposal.files)
             self.latencies.append(time.monotonic() - start)
-            await self._accept(node, parent, proposal)
+            await self._accept(node, parent, proposal, files)
             self.personas.succeeded(label)
         except ProposalFailed as exc:
             await self.failed(node, label, exc.reason, exc.reply, exc.calls)
@@ -108,6 +126,40 @@ class Proposing:
         finally:
             if worktree is not None:
                 await ctx.threads.git(ctx.git.remove_worktree, worktree)
+
+    async def _ask(
+        self, proposer: Proposer, request: ProposalRequest, files: dict[str, str]
+    ) -> Proposal:
+        """The persona's checked proposal. One identical to an existing node goes back to
+        the persona with the reason (DUPLICATE_RETRIES times; not for a `command` agent,
+        whose worktree holds its edits), then fails with it."""
+        calls: list[CallRecord] = []
+        for attempt in range(DUPLICATE_RETRIES + 1):
+            try:
+                proposal = await proposer.propose(request)
+                calls += proposal.calls
+                self.check(proposal, files)
+                proposal.calls = calls
+                return proposal
+            except DuplicateProposal as exc:
+                if attempt == DUPLICATE_RETRIES or request.worktree is not None:
+                    raise ProposalFailed(exc.reason, reply=exc.reply, calls=calls) from None
+                request = dataclasses.replace(
+                    request,
+                    rejected=[*request.rejected, exc.reason],
+                    tried_descriptions=request.tried_descriptions | {exc.description},
+                )
+            except ProposalFailed as exc:
+                raise ProposalFailed(exc.reason, reply=exc.reply, calls=calls + exc.calls) from None
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _read(
+        self, commit: str, missing: list[str]
+    ) -> tuple[dict[str, str], dict[str, CommitFacts]]:
+        """On the git thread: the parent's editable files, and the facts of the commits
+        not read yet (the loop thread merges them into `facts`)."""
+        git, editable = self.ctx.git, list(self.ctx.config.target.editable)
+        return git.read_files(commit, editable), read_facts(git, missing, editable)
 
     def request(
         self, node: Node, files: dict[str, str], worktree: Path | None, merge_change: str = ""
@@ -127,7 +179,11 @@ class Proposing:
             for uncle in tree.children(parent.parent):
                 if uncle.id != parent.id:
                     near += [uncle, *tree.children(uncle.id)]
-        near = [n for n in near if n.id != node.id and n.description and n.status != "proposing"]
+        near = [
+            n
+            for n in near
+            if n.id != node.id and n.description and n.status != "proposing" and n.kind != "rerun"
+        ]
         best, root = tree.best(), tree.root
         debug = node.kind == "debug"
         return ProposalRequest(
@@ -147,13 +203,17 @@ class Proposing:
             best=tried(best) if best is not None else None,
             hints=list(self.hints),
             crash_log=log_excerpt(config.log_path(parent.id), *CRASH_LOG_LINES) if debug else "",
-            tried_descriptions={c.description for c in tree.children(parent.id) if c.description},
+            tried_descriptions={
+                c.description for c in tree.experiments(parent.id) if c.description
+            },
             merge_with=tried(tree[node.other_parents[0]]) if node.other_parents else None,
             merge_change=merge_change,
+            memory=build_memory(tree, self.facts, parent.id, exclude=node.id),
         )
 
     def check(self, proposal: Proposal, parent_files: dict[str, str]) -> None:
-        """Raise ProposalFailed for a proposal that edits a file it may not, or nothing."""
+        """Raise ProposalFailed for a proposal that edits a file it may not or nothing,
+        and DuplicateProposal for one whose files an existing node already has."""
         editable = set(self.ctx.config.target.editable)
         outside = sorted(set(proposal.files) - editable)
         if outside:
@@ -166,16 +226,47 @@ class Proposing:
             raise ProposalFailed(
                 "the proposal changes nothing", reply=proposal.reply, calls=proposal.calls
             )
+        twin = self.facts.duplicate_of({**parent_files, **proposal.files}, self.ctx.tree)
+        if twin is not None:
+            raise DuplicateProposal(self.duplicate_reason(twin), proposal)
         if not proposal.description.strip():
             proposal.description = "(no description)"
 
-    async def _accept(self, node: Node, parent: Node, proposal: Proposal) -> None:
+    def duplicate_reason(self, twin: Node) -> str:
+        """Why a proposal identical to `twin` is not trained again, and what to do."""
+        tree, metric = self.ctx.tree, self.ctx.config.target.metric
+        mean = tree.metric_mean(twin.id)
+        if mean is not None:
+            runs = len(tree.samples(twin.id))
+            known = f"already measured: {metric} {fmt_metric(mean)} over {runs} run{'s' if runs != 1 else ''}"
+        elif twin.status in ("ready", "running"):
+            known = f"{twin.status}, not measured yet"
+        else:
+            known = f"already run: {twin.status}" + (f" ({twin.reason})" if twin.reason else "")
+        what = twin.description or ("the base" if twin.parent is None else "")
+        changes = ""
+        if twin.parent is not None and twin.parent in tree:
+            mine, theirs = self.facts.constants(twin), self.facts.constants(tree[twin.parent])
+            if mine is not None and theirs is not None:
+                said = unsaid(twin.description, constant_changes(theirs, mine))
+                changes = ", ".join(c.text() for c in said)
+        label = "; ".join(x for x in (what, changes) if x)
+        return (
+            f"the proposal's files are identical to {twin.id}'s ({label}), {known} — "
+            "propose a change that no experiment has made yet"
+        )
+
+    async def _accept(
+        self, node: Node, parent: Node, proposal: Proposal, parent_files: dict[str, str]
+    ) -> None:
         ctx = self.ctx
         description = proposal.description.strip().splitlines()[0][:200]
         node.description = description
         node.rationale = proposal.rationale
         node.model = proposal.model or node.model
         node.branch = ctx.branch(node.id)
+        # Indexed before the commit is awaited: a twin checked meanwhile is a duplicate.
+        facts = self.facts.remember(node, {**parent_files, **proposal.files}, ctx.tree)
         message = (
             f"{description}\n\npersona: {node.persona}\nparent: {parent.id}\nnode: {node.id}\n"
             + (f"\n{proposal.rationale}\n" if proposal.rationale else "")
@@ -188,6 +279,7 @@ class Proposing:
             node.branch,
             f"{node.persona} (autoresearch-tui)",
         )
+        self.facts.committed(node.commit, facts)
         await self.keep_record(node, proposal)
         node.status = "ready"
         await ctx.save(node)

@@ -98,11 +98,11 @@ class Store:
                     "id": int, "ts": float, "node": str, "persona": str, "backend": str,
                     "model": str, "input_tokens": int, "output_tokens": int,
                     "cached_tokens": int, "latency_s": float, "cost_usd": float, "error": str,
-                    "cache_write_tokens": int, "priced": int,
+                    "cache_write_tokens": int, "priced": int, "reasoning_tokens": int,
                 },
                 pk="id",
             )  # fmt: skip
-        for column in ("cache_write_tokens", "priced"):  # state.db of an older version
+        for column in ("cache_write_tokens", "priced", "reasoning_tokens"):  # an older state.db
             if column not in db.table("calls").columns_dict:
                 db.table("calls").add_column(column, int, not_null_default=int(column == "priced"))
 

@@ -2,7 +2,10 @@
 
 It speaks Anthropic `POST /v1/messages`, OpenAI `POST /v1/responses` and
 `POST /v1/chat/completions`, with usage fields in each API's own shape, and the error
-shapes of both (429 with retry-after, 5xx). What it answers is decided by a responder:
+shapes of both (429 with retry-after, 5xx). A reply may think first, each API its own
+way: an Anthropic `thinking` block, a Responses `reasoning` item, a Chat Completions
+`reasoning_content` (vLLM's and DeepSeek's field); its reasoning tokens are reported
+inside the output tokens, as the real APIs do. What it answers is decided by a responder:
 by default the next item of `script`; a test may pass any function of the request. It
 logs every request (path, headers, JSON body) and every answer (with the usage it
 reported), so tests can check what the clients sent and add up the tokens themselves.
@@ -30,6 +33,7 @@ class FakeUsage:
     output: int = 300
     cache_read: int = 0
     cache_write: int = 0  # Anthropic only
+    reasoning: int = 0  # the thinking part of `output`
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Reply:
     usage: FakeUsage = field(default_factory=FakeUsage)
     error: str = "scripted error"
     finish: str = ""  # "length": the reply hit the output token limit
+    thinking: str = ""  # the model's thinking, answered before the text
 
 
 @dataclass
@@ -104,6 +109,7 @@ def _usage(api: str, u: FakeUsage) -> dict[str, Any]:
         return {
             "input_tokens": u.input,
             "output_tokens": u.output,
+            "output_tokens_details": {"thinking_tokens": u.reasoning},
             "cache_read_input_tokens": u.cache_read,
             "cache_creation_input_tokens": u.cache_write,
         }
@@ -113,7 +119,7 @@ def _usage(api: str, u: FakeUsage) -> dict[str, Any]:
             "input_tokens": prompt,
             "input_tokens_details": {"cached_tokens": u.cache_read},
             "output_tokens": u.output,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": u.reasoning},
             "total_tokens": prompt + u.output,
         }
     return {
@@ -121,18 +127,30 @@ def _usage(api: str, u: FakeUsage) -> dict[str, Any]:
         "completion_tokens": u.output,
         "total_tokens": prompt + u.output,
         "prompt_tokens_details": {"cached_tokens": u.cache_read},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
     }
+
+
+def _thinking(api: str, reply: Reply, n: int) -> list[dict[str, Any]]:
+    """The reply's thinking as the first output item(s) of `api`, or none."""
+    if not reply.thinking:
+        return []
+    if api == "anthropic":
+        return [{"type": "thinking", "thinking": reply.thinking, "signature": f"sig_{n}"}]
+    summary = [{"type": "summary_text", "text": reply.thinking}]
+    return [{"type": "reasoning", "id": f"rs_{n}", "summary": summary}]
 
 
 def _body(api: str, model: str, reply: Reply, n: int) -> dict[str, Any]:
     usage = _usage(api, reply.usage)
     if api == "anthropic":
+        text = [{"type": "text", "text": reply.text}] if reply.text else []
         return {
             "id": f"msg_{n}",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": reply.text}] if reply.text else [],
+            "content": _thinking(api, reply, n) + text,
             "stop_reason": "max_tokens" if reply.finish == "length" else "end_turn",
             "stop_sequence": None,
             "usage": usage,
@@ -145,13 +163,14 @@ def _body(api: str, model: str, reply: Reply, n: int) -> dict[str, Any]:
             "model": model,
             "status": "incomplete" if reply.finish == "length" else "completed",
             "output": [
+                *_thinking(api, reply, n),
                 {
                     "type": "message",
                     "id": f"msg_{n}",
                     "status": "completed",
                     "role": "assistant",
                     "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
-                }
+                },
             ],
             "parallel_tool_calls": True,
             "tool_choice": "auto",
@@ -166,7 +185,11 @@ def _body(api: str, model: str, reply: Reply, n: int) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.text},
+                "message": {
+                    "role": "assistant",
+                    "content": reply.text,
+                    **({"reasoning_content": reply.thinking} if reply.thinking else {}),
+                },
                 "finish_reason": reply.finish or "stop",
             }
         ],

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch_tui.agents.format import fmt_count, fmt_delta, fmt_duration, fmt_metric
+from autoresearch_tui.agents.format import (
+    fmt_count,
+    fmt_delta,
+    fmt_duration,
+    fmt_memory,
+    fmt_metric,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +87,10 @@ def test_no_other_module_defines_a_number_formatter() -> None:
         if path.relative_to(root) != Path("agents/format.py")
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("mb", "text"), [(850.0, "850 MB"), (1228.8, "1.2 GB"), (46182.4, "45.1 GB")]
+)
+def test_memory(mb: float, text: str) -> None:
+    assert fmt_memory(mb) == text

@@ -190,7 +190,13 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
             assert (logs / f"{node['id']}.reply.md").is_file()
     garbled = next(n for n in children if n["persona"] == "garbled")
     assert (logs / f"{garbled['id']}.reply.md").read_text().count(MALFORMED) == 3
-    assert not any(n["status"] == "failed" for n in children if n["persona"] not in FAILURES)
+    # deep and shallow undo each other: a change back to an existing node's files is
+    # never trained twice, and is the only way a good persona's proposal fails
+    assert all(
+        "the proposal's files are identical to n" in n["reason"]
+        for n in children
+        if n["status"] == "failed" and n["persona"] not in FAILURES
+    )
 
     # Cost: the fake usage at list prices == the calls table == status totals.
     expected_cost = 0.0
@@ -211,7 +217,10 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
     personas = status["personas"]
     assert abs(sum(p["calls"]["cost_usd"] for p in personas.values()) - expected_cost) < 1e-9
     assert personas["garbled"]["calls"]["calls"] == 3 * personas["garbled"]["proposals"]
-    assert personas["fixer"]["calls"]["calls"] == 2 * personas["fixer"]["proposals"]
+    # two calls a proposal (one repair), two more each time its flip back to an existing
+    # node's files was sent back
+    assert personas["fixer"]["calls"]["calls"] % 2 == 0
+    assert personas["fixer"]["calls"]["calls"] >= 2 * personas["fixer"]["proposals"]
     for persona in PERSONAS:
         st, mine = personas[persona], [n for n in children if n["persona"] == persona]
         assert st["proposals"] == len(mine)

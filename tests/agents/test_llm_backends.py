@@ -6,8 +6,10 @@ import socket
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import pytest
+from anthropic.types import OutputConfigParam
 from fake_llm_server import (
     ANTHROPIC_KEY,
     OPENAI_KEY,
@@ -16,11 +18,12 @@ from fake_llm_server import (
     Reply,
     search_replace,
 )
+from openai.types.shared import ReasoningEffort
 from synthetic import TRAIN_PY
 
 from autoresearch_tui.agents.backends import BUILDERS, AgentSetupError, make_backend
 from autoresearch_tui.agents.proposer import BACKENDS as ALL_BACKENDS
-from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed
+from autoresearch_tui.agents.proposer import REASONING_EFFORTS, AgentSpec, Proposal, ProposalFailed
 from autoresearch_tui.agents.request import ProposalRequest, TriedChange
 
 GOOD = search_replace("train.py", "DEPTH = 8", "DEPTH = 9", "deeper: DEPTH 8 -> 9")
@@ -97,6 +100,7 @@ async def test_anthropic_marks_the_stable_prefix_for_caching(
     proposal = await propose(agent(server, "anthropic", tmp_path), request(tmp_path))
     body = server.requests[0].body
     assert body["model"] == "claude-opus-4-6" and body["max_tokens"] == 16000
+    assert "thinking" not in body and "temperature" not in body  # no thinking_budget: off
     assert [b.get("cache_control") for b in body["system"]] == [{"type": "ephemeral"}]
     files, task = body["messages"][0]["content"]
     assert files["cache_control"] == {"type": "ephemeral"} and "DEPTH = 8" in files["text"]
@@ -118,6 +122,7 @@ async def test_openai_uses_the_responses_api_without_server_state(
     assert sent.body["model"] == "gpt-5.4" and sent.body["max_output_tokens"] == 16000
     assert sent.body["instructions"] == sent.system and "Persona: architect" in sent.system
     assert sent.body["prompt_cache_key"] == "autoresearch-tui:architect"
+    assert "reasoning" not in sent.body  # no reasoning_effort: the model's default
     assert proposal.calls[0].cost_usd == pytest.approx((1000 * 2.5 + 300 * 15 + 2000 * 0.25) / 1e6)
 
 
@@ -130,9 +135,87 @@ async def test_openai_compatible_needs_no_key_and_is_unpriced(
     sent = server.requests[0]
     assert sent.path == "/v1/chat/completions" and sent.api_key == "not-needed"
     assert sent.body["model"] == "local-model" and "max_tokens" not in sent.body
+    assert "reasoning_effort" not in sent.body  # a server that knows no such field is fine
     assert [m["role"] for m in sent.body["messages"]] == ["system", "user"]
     [call] = proposal.calls
     assert call.model == "local-model" and not call.priced and call.cost_usd == 0
+
+
+# What a model may think before it answers: an edit it considered and dropped.
+THOUGHT = "DEPTH = 12 is tempting... " + search_replace("train.py", "DEPTH = 8", "DEPTH = 12")
+
+
+async def test_anthropic_thinks_within_its_budget_and_the_thinking_is_priced_as_output(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    usage = FakeUsage(input=1000, output=5000, reasoning=4200)
+    server.script.extend([Reply(GOOD, thinking=THOUGHT, usage=usage), Reply(GOOD, usage=usage)])
+    model = "claude-sonnet-4-5"  # budgets are for the models before adaptive thinking
+    proposer = agent(server, "anthropic", tmp_path, thinking_budget=4096, model=model)
+    proposal = await propose(proposer, request(tmp_path))
+    body = server.requests[0].body
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 4096}
+    assert body["max_tokens"] == 16000 + 4096 and "temperature" not in body
+    assert "output_config" not in body
+    assert proposal.files == {"train.py": TRAIN_PY.replace("DEPTH = 8", "DEPTH = 9")}
+    assert proposal.reply == GOOD and "tempting" not in proposal.reply + proposal.description
+    [call] = proposal.calls
+    assert call.output_tokens == 5000 and call.priced
+    assert call.cost_usd == pytest.approx((1000 * 3 + 5000 * 15) / 1e6)
+    capped = agent(
+        server, "anthropic", tmp_path, thinking_budget=2048, max_tokens=6000, model=model
+    )
+    completion = await capped.complete(capped.prompt_for(request(tmp_path)), [])  # type: ignore[attr-defined]
+    assert server.requests[1].body["max_tokens"] == 6000
+    assert server.requests[1].body["thinking"]["budget_tokens"] == 2048
+    assert completion.usage.reasoning_tokens == 4200 and completion.usage.output_tokens == 5000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_reasoning_effort_reaches_the_model_and_reasoning_is_priced_as_output(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    usage = FakeUsage(input=1000, output=900, reasoning=600)
+    server.script.extend([Reply(GOOD, thinking=THOUGHT, usage=usage)] * 2)
+    model = "claude-opus-4-6" if backend == "anthropic" else "gpt-5.4"  # priced everywhere
+    proposer = agent(server, backend, tmp_path, reasoning_effort="high", model=model)
+    proposal = await propose(proposer, request(tmp_path))
+    sent = server.requests[0].body
+    if backend == "anthropic":  # adaptive thinking: the model sizes it, max_tokens has room
+        assert sent["thinking"] == {"type": "adaptive"}
+        assert sent["output_config"] == {"effort": "high"} and sent["max_tokens"] == 32000
+    elif backend == "openai":
+        assert sent["reasoning"] == {"effort": "high"} and "reasoning_effort" not in sent
+    else:
+        assert sent["reasoning_effort"] == "high" and "reasoning" not in sent
+    assert proposal.files == {"train.py": TRAIN_PY.replace("DEPTH = 8", "DEPTH = 9")}
+    assert proposal.reply == GOOD and "tempting" not in proposal.reply
+    [call] = proposal.calls
+    assert call.output_tokens == 900 and call.priced
+    price_in, price_out = (5, 25) if backend == "anthropic" else (2.5, 15)
+    assert call.cost_usd == pytest.approx((1000 * price_in + 900 * price_out) / 1e6)
+    completion = await proposer.complete(proposer.prompt_for(request(tmp_path)), [])  # type: ignore[attr-defined]
+    assert completion.usage.reasoning_tokens == 600 and completion.text == GOOD
+
+
+def test_thinking_gets_more_time_unless_a_timeout_is_set(
+    keys: dict[str, str], tmp_path: Path
+) -> None:
+    thinking = make_backend(AgentSpec("a", "anthropic", reasoning_effort="low"), tmp_path)
+    plain = make_backend(AgentSpec("a", "anthropic"), tmp_path)
+    set_by_hand = make_backend(
+        AgentSpec("a", "anthropic", thinking_budget=2048, timeout_s=60), tmp_path
+    )
+    timeouts = [p.timeout_s for p in (thinking, plain, set_by_hand)]  # type: ignore[attr-defined]
+    assert timeouts == [600, 300, 60]
+
+
+def test_reasoning_efforts_are_the_sdks_own() -> None:
+    """Optional[Literal[...]] in both SDKs: the values AgentSpec.problem accepts."""
+    anthropic_effort = get_type_hints(OutputConfigParam)["effort"]
+    assert REASONING_EFFORTS["anthropic"] == get_args(get_args(anthropic_effort)[0])
+    openai_effort = get_args(get_args(ReasoningEffort)[0])
+    assert REASONING_EFFORTS["openai"] == REASONING_EFFORTS["openai-compatible"] == openai_effort
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -286,6 +369,11 @@ def test_missing_settings_fail_at_startup_with_one_line(
         (AgentSpec("x", "openai-compatible", "m", "http://h/v1", repairs=-1), "repairs must be"),
         (AgentSpec("x", "mutator", weight=-1.0), "weight must be a number >= 0"),
         (AgentSpec("x", "gemini"), "backend 'gemini' is unknown — use one of anthropic"),
+        (AgentSpec("x", "anthropic", thinking_budget=100), "thinking_budget must be >= 1024"),
+        (AgentSpec("x", "openai", reasoning_effort="hard"), "reasoning_effort 'hard' is unknown"),
+        (AgentSpec("x", "anthropic", reasoning_effort="minimal"), "use low, medium, high"),
+        (AgentSpec("x", "mutator", reasoning_effort="low"), "not mutator"),
+        (AgentSpec("x", "command", "claude -p", reasoning_effort="low"), "not command"),
     ]
     for spec, message in cases:
         with pytest.raises(AgentSetupError) as info:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 from dataclasses import fields
 from pathlib import Path
 
@@ -42,6 +43,37 @@ def test_reads_every_field(workspace: Path) -> None:
     assert cfg.target.metric_regex == "val_bpb: +([0-9.]+)"
     assert cfg.search.slots == 3 and cfg.search.max_cost_usd == 25 and cfg.search.cpu_threads == 1
     assert cfg.agents[0].backend == "anthropic" and cfg.agents[0].model == "claude-opus-4-6"
+
+
+def test_reads_the_reasoning_settings_and_leaves_them_off_by_default(workspace: Path) -> None:
+    agents = """
+    [[agents]]
+    persona = "architect"
+    backend = "anthropic"
+    thinking_budget = 4096
+
+    [[agents]]
+    persona = "tuner"
+    backend = "openai"
+    reasoning_effort = "high"
+
+    [[agents]]
+    persona = "local"
+    backend = "openai-compatible"
+    reasoning_effort = "low"
+
+    [[agents]]
+    persona = "adaptive"
+    backend = "anthropic"
+    reasoning_effort = "max"
+    """
+    write(workspace, TOML + textwrap.dedent(agents))
+    explorer, architect, tuner, local, adaptive = load_config(workspace).agents
+    assert (explorer.thinking_budget, explorer.reasoning_effort) == (0, "")
+    assert (architect.thinking_budget, architect.reasoning_effort) == (4096, "")
+    assert (tuner.thinking_budget, tuner.reasoning_effort) == (0, "high")
+    assert local.reasoning_effort == "low"
+    assert (adaptive.thinking_budget, adaptive.reasoning_effort) == (0, "max")
 
 
 @pytest.mark.parametrize(
@@ -92,6 +124,67 @@ def test_reads_every_field(workspace: Path) -> None:
         (
             lambda t: t.replace('persona = "explorer"', 'persona = ""'),
             '[[agents]] #1 has no persona — add persona = "explorer"',
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"', 'backend = "anthropic"\nthinking_budget = 500'
+            ),
+            "[[agents]] #1 thinking_budget must be >= 1024 (Anthropic's minimum) or 0 (off), "
+            "not 500",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"',
+                'backend = "anthropic"\nthinking_budget = 8000\nmax_tokens = 8000',
+            ),
+            "[[agents]] #1 thinking_budget 8000 must be below max_tokens 8000 — the reply "
+            "needs room after the thinking; raise max_tokens or leave it 0",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"', 'backend = "anthropic"\nthinking_budget = "a lot"'
+            ),
+            "[[agents]] #1 thinking_budget must be a whole number >= 0, not 'a lot'",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"', 'backend = "openai"\nthinking_budget = 2048'
+            ),
+            "[[agents]] #1 thinking_budget is for the anthropic backend, not openai — use "
+            "reasoning_effort",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"', 'backend = "openai"\nreasoning_effort = "extreme"'
+            ),
+            "[[agents]] #1 reasoning_effort 'extreme' is unknown to openai — use none, minimal, "
+            "low, medium, high, xhigh, max",
+        ),
+        (
+            lambda t: t.replace('backend = "mutator"', 'backend = "openai"\nreasoning_effort = 3'),
+            "[[agents]] #1 reasoning_effort 3 is unknown to openai — use none, minimal",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"', 'backend = "anthropic"\nreasoning_effort = "minimal"'
+            ),
+            "[[agents]] #1 reasoning_effort 'minimal' is unknown to anthropic — use low, medium, "
+            "high, xhigh, max",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"', 'backend = "mutator"\nreasoning_effort = "low"'
+            ),
+            "[[agents]] #1 reasoning_effort is for the anthropic, openai, openai-compatible "
+            "backends, not mutator",
+        ),
+        (
+            lambda t: t.replace(
+                'backend = "mutator"',
+                'backend = "anthropic"\nreasoning_effort = "high"\nthinking_budget = 2048',
+            ),
+            "[[agents]] #1 set thinking_budget (a fixed budget: Claude models before 4.6) or "
+            "reasoning_effort (adaptive thinking: 4.6 and later), not both",
         ),
         (
             lambda t: t.replace("slots  = 2", "slots  = 2\nslot_hour_usd = 0"),

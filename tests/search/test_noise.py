@@ -192,7 +192,7 @@ class Stepper:
 
         self.calls += 1
         source = request.parent_files["train.py"]
-        if self.calls in self.lr_steps:
+        if self.calls in self.lr_steps and not request.rejected:  # a duplicate was sent back
             lr = float(re.search(r"LR = ([0-9.]+)", source)[1])  # type: ignore[index]
             new, text = source.replace(f"LR = {lr}", f"LR = {lr * 2}"), f"LR x2 ({self.calls})"
         else:

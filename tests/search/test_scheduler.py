@@ -138,7 +138,13 @@ def test_children_of_crashed_nodes_are_debug_children(workspace: Path) -> None:
     class BreakThenFix(ScriptedProposer):
         async def propose(self, request):
             fix = [("crash=True", "crash=False"), ("LR = 0.04", "LR = 0.05")]
-            self.script = [fix if request.kind == "debug" else set_knob("crash", True)]
+            # each crash is a new change (a comment tells them apart): identical files
+            # are never trained twice
+            crash = [
+                *set_knob("crash", True),
+                ("import math", f"import math  # try {len(self.requests)}"),
+            ]
+            self.script = [fix if request.kind == "debug" else crash]
             return await super().propose(request)
 
     proposer = BreakThenFix([])
