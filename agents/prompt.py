@@ -21,6 +21,7 @@ from autoresearch_tui.agents.format import fmt_delta, fmt_metric
 from autoresearch_tui.agents.instructions import ROLE, Mode, reply_format
 from autoresearch_tui.agents.memory_prompt import parent_part, shared_part
 from autoresearch_tui.agents.request import Memory, ProposalRequest, TriedChange
+from autoresearch_tui.agents.run_section import run_section
 
 MAX_CRASH_LOG_CHARS = 12_000
 # Where the parent's own part of the task starts: the text before it is the same for
@@ -177,6 +178,8 @@ def _merge(request: ProposalRequest, other: TriedChange) -> tuple[str, str]:
 def build_task(request: ProposalRequest, mode: Mode = "edits") -> str:
     """What the tree knows, then what to do: fix a crash, merge a change, or improve."""
     parts = _known(request)
+    if runs := run_section(request):
+        parts.append(runs)
     if request.kind == "debug":
         context, ask = _debug(request)
         parts.append(context)

@@ -27,6 +27,7 @@ from autoresearch_tui.search.model import Node, NodeKind
 from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.noise import seed_only_change
 from autoresearch_tui.search.personas import MAX_FAILED_IN_A_ROW, Personas
+from autoresearch_tui.search.run_figures import RunFacts
 from autoresearch_tui.search.tree import Tree
 
 CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
@@ -78,6 +79,8 @@ class Proposing:
         # Each commit's constants and content hash, read once per process (git thread),
         # and the index that rejects a proposal identical to an existing node.
         self.facts = FactsCache()
+        # What the runs are (machine, budget, the parent's and the best's run figures).
+        self.run_facts: RunFacts | None = None
 
     def new_child(self, parent: Node, kind: NodeKind, proposer: Proposer) -> Node:
         """A "proposing" child of `parent` for `proposer`, in the tree (not yet saved)."""
@@ -112,6 +115,8 @@ class Proposing:
             if proposer.spec.backend == "command":
                 worktree = await ctx.threads.git(ctx.git.add_worktree, node.id, parent.commit)
             request = self.request(node, files, worktree)
+            if self.run_facts is not None:
+                await self.run_facts.fill(request, parent, ctx.tree.best())
             proposal = await self._ask(proposer, request, files)
             node.seed_only = seed_only_change(files, proposal.files)
             self.latencies.append(time.monotonic() - start)

@@ -42,6 +42,7 @@ from autoresearch_tui.search.pacing import is_calibration, pipeline_target, run_
 from autoresearch_tui.search.parts import Parts
 from autoresearch_tui.search.personas import Personas
 from autoresearch_tui.search.policies import Policy, make_policy, policy_options
+from autoresearch_tui.search.run_figures import RunFacts
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store, StoreFailed
 from autoresearch_tui.search.tree import Tree
@@ -203,11 +204,15 @@ class Scheduler:
             self.config, self.tree, run, self._threads, self.emit, self.notice, self.wake,
             self.seed,
         )  # fmt: skip
-        return Parts.build(
+        parts = Parts.build(
             ctx, self.executor, self.personas, hints=self.hints, slots=len(self.slots),
             sequential=self.policy.sequential, released=self._run_released,
             finished=self._run_finished,
         )  # fmt: skip
+        # An in-process executor's slots are no machine to describe.
+        slots = self.slots if self.executor.timed else []
+        parts.proposing.run_facts = RunFacts(ctx, slots)
+        return parts
 
     def parts(self) -> Parts:
         """The parts working on the open run; an error before `open()`."""

@@ -387,3 +387,19 @@ def test_rerun_is_a_seed_repeat_of_the_same_commit(workspace: Path) -> None:
     assert rerun.kind == "rerun" and rerun.parent == root.id
     assert rerun.commit == root.commit and rerun.seed != root.seed
     assert rerun.metric == root.metric  # the synthetic target ignores AR_SEED
+
+
+def test_requests_carry_what_the_runs_are(workspace: Path) -> None:
+    """The parent's run figures (parsed from its real log and loss points), the machine
+    and the budget reach a real request, and from it the prompt."""
+    from autoresearch_tui.agents.prompt import build_task
+
+    proposer = ScriptedProposer([[("import math", f"import math  # {i}")] for i in range(8)])
+    run(search(workspace, [proposer], max_experiments=6))
+    # The first proposals are made while the base still runs: no figures yet.
+    measured = [r for r in proposer.requests if r.parent_run is not None]
+    assert measured, [r.parent_id for r in proposer.requests]
+    request = measured[-1]
+    assert request.parent_run is not None and request.parent_run.steps == 5
+    assert "cpu" in request.machine.lower() or "thread" in request.machine.lower()
+    assert "## What the runs are" in build_task(request)
