@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 VALUE_CHARS = 24  # a value longer than this is shortened in a change's text
@@ -42,14 +42,8 @@ def short_value(value: str) -> str:
     return value if len(value) <= VALUE_CHARS else value[: VALUE_CHARS - 1] + "…"
 
 
-def module_constants(source: str) -> dict[str, str]:
-    """name -> value source text of a file's module-level constants; {} if it does not
-    parse (a crash's files still have a change, just none that reads as constants)."""
-    try:
-        module = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return {}
-    found: dict[str, str] = {}
+def module_assignments(module: ast.Module) -> Iterator[tuple[ast.stmt, str, ast.expr]]:
+    """(statement, name, value) of each module-level `NAME = value` or `NAME: T = value`."""
     for statement in module.body:
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
             target, value = statement.targets[0], statement.value
@@ -58,7 +52,17 @@ def module_constants(source: str) -> dict[str, str]:
         else:
             continue
         if isinstance(target, ast.Name):
-            found[target.id] = ast.unparse(value)
+            yield statement, target.id, value
+
+
+def module_constants(source: str) -> dict[str, str]:
+    """name -> value source text of a file's module-level constants; {} if it does not
+    parse (a crash's files still have a change, just none that reads as constants)."""
+    try:
+        module = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    found = {name: ast.unparse(value) for _, name, value in module_assignments(module)}
     upper = {name: value for name, value in found.items() if _UPPER.match(name)}
     return upper or found
 

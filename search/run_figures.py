@@ -30,6 +30,7 @@ from pathlib import Path
 
 from autoresearch_tui.agents.format import fmt_duration
 from autoresearch_tui.agents.request import ProposalRequest, RunFigures
+from autoresearch_tui.search.constants import module_assignments
 from autoresearch_tui.search.context import RunContext
 from autoresearch_tui.search.model import FINISHED, Node
 from autoresearch_tui.search.output import FLOAT, LINE_BREAK, STEP_LINE
@@ -284,14 +285,8 @@ def constant_lines(source: str) -> list[str]:
         return []
     lines = source.splitlines()
     found = []
-    for stmt in module.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            target, value = stmt.targets[0], stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            target, value = stmt.target, stmt.value
-        else:
-            continue
-        if not isinstance(target, ast.Name) or not CONSTANT_NAME.match(target.id):
+    for stmt, name, value in module_assignments(module):
+        if not CONSTANT_NAME.match(name):
             continue
         literal = _literal(value)
         if literal is None:
@@ -299,7 +294,7 @@ def constant_lines(source: str) -> list[str]:
         if stmt.lineno == stmt.end_lineno:
             text = lines[stmt.lineno - 1].strip()
         else:
-            text = f"{target.id} = {literal!r}"
+            text = f"{name} = {literal!r}"
         found.append(text if len(text) <= SETUP_LINE_CHARS else text[: SETUP_LINE_CHARS - 1] + "…")
     return found
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from autoresearch_tui.agents.request import ProposalRequest
 from autoresearch_tui.search.executor import Job, RunResult
 from autoresearch_tui.search.slots import Slot
 
@@ -204,3 +205,18 @@ class InProcess:
             return RunResult(1, False, 0.0)
         job.parser.feed(f"{job.parser.metric}: {value!r}\n")
         return RunResult(0, False, 0.0)
+
+
+def train_request(workspace: Path, **fields: object) -> ProposalRequest:
+    """A request for a child of the base of a workspace holding TRAIN_PY (`fields`
+    override the defaults)."""
+    defaults: dict[str, object] = dict(
+        workspace=workspace,
+        parent_id="n0000",
+        parent_files={"train.py": TRAIN_PY},
+        editable=["train.py"],
+        metric="val_bpb",
+        goal="min",
+        seed=0,
+    )
+    return ProposalRequest(**{**defaults, **fields})  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from pathlib import Path
 import git as gitpython
 import pytest
 from fake_llm_server import ANTHROPIC_KEY
-from synthetic import TOML, TRAIN_PY, make_workspace
+from synthetic import TOML, TRAIN_PY, make_workspace, train_request
 
 from autoresearch_tui.agents.backends import make_backend
 from autoresearch_tui.agents.command import CommandProposer
@@ -34,16 +34,7 @@ def spec(mode: str, **kw: object) -> AgentSpec:
 
 
 def request(worktree: Path) -> ProposalRequest:
-    return ProposalRequest(
-        workspace=worktree,
-        parent_id="n0000",
-        parent_files={"train.py": TRAIN_PY},
-        editable=["train.py"],
-        metric="val_bpb",
-        goal="min",
-        seed=0,
-        worktree=worktree,
-    )
+    return train_request(worktree, worktree=worktree)
 
 
 def test_an_edit_to_prepare_py_goes_back_for_repair_and_the_fixed_proposal_lands(

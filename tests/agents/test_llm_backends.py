@@ -19,7 +19,7 @@ from fake_llm_server import (
     search_replace,
 )
 from openai.types.shared import ReasoningEffort
-from synthetic import TRAIN_PY
+from synthetic import TRAIN_PY, train_request
 
 from autoresearch_tui.agents.backends import BUILDERS, AgentSetupError, make_backend
 from autoresearch_tui.agents.proposer import BACKENDS as ALL_BACKENDS
@@ -48,18 +48,7 @@ def agent(server: FakeLLMServer, backend: str, tmp_path: Path, **kw: object) -> 
     return make_backend(replace(spec, **kw), tmp_path)  # type: ignore[arg-type]
 
 
-def request(tmp_path: Path, **kw: object) -> ProposalRequest:
-    fields = dict(
-        workspace=tmp_path,
-        parent_id="n0000",
-        parent_files={"train.py": TRAIN_PY},
-        editable=["train.py"],
-        metric="val_bpb",
-        goal="min",
-        seed=0,
-    )
-    fields.update(kw)
-    return ProposalRequest(**fields)  # type: ignore[arg-type]
+request = train_request
 
 
 async def propose(proposer: object, req: ProposalRequest) -> Proposal:

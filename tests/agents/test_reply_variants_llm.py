@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 from fake_llm_server import FakeLLMServer, Reply
-from synthetic import TRAIN_PY
+from synthetic import TRAIN_PY, train_request
 
 from autoresearch_tui.agents.backends import make_backend
 from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed
-from autoresearch_tui.agents.request import ProposalRequest
 
 UNIFIED_DIFF = """\
 ANALYSIS: The parent is shallow for its budget.
@@ -50,16 +49,7 @@ def openai_agent(server: FakeLLMServer, tmp_path: Path, repairs: int = 2) -> obj
     return make_backend(spec, tmp_path)
 
 
-def request(tmp_path: Path) -> ProposalRequest:
-    return ProposalRequest(
-        workspace=tmp_path,
-        parent_id="n0000",
-        parent_files={"train.py": TRAIN_PY},
-        editable=["train.py"],
-        metric="val_bpb",
-        goal="min",
-        seed=0,
-    )
+request = train_request
 
 
 async def test_a_unified_diff_is_accepted_without_a_repair_round(
