@@ -38,14 +38,6 @@ def shorten(text: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def noise_groups(tree: Tree) -> list[list[float]]:
-    """The samples the spread is pooled from: every commit that was re-run (the base's
-    calibration runs first), as `Tree.noise_spread` pools them."""
-    repeated = {n.parent for n in tree if n.kind == "rerun" and n.has_metric and n.parent}
-    groups = [tree.samples(p) for p in sorted(repeated) if p in tree]
-    return [g for g in groups if len(g) >= 2]
-
-
 def verdict(tree: Tree, node: Node, spread: float | None) -> str:
     """What a node's result means given the noise: never "better" or "worse" for a
     difference within the spread."""
@@ -185,7 +177,7 @@ def compress(results: list[NodeResult], tree: Tree, goal: str) -> list[NodeResul
 
 
 def spread_runs(tree: Tree) -> tuple[int, int]:
-    groups = noise_groups(tree)
+    groups = tree.noise_groups()
     return sum(len(g) for g in groups), len(groups)
 
 

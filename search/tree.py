@@ -198,11 +198,17 @@ class Tree:
             return self.metric_mean(ref.id)
         return self.metric_mean(node_id)
 
+    def noise_groups(self) -> list[list[float]]:
+        """The samples the spread is pooled from: those of every commit that was re-run
+        (the base's calibration runs first), two or more each."""
+        repeated = {n.parent for n in self if n.kind == "rerun" and n.has_metric and n.parent}
+        groups = [self.samples(p) for p in sorted(repeated) if p in self]
+        return [g for g in groups if len(g) >= 2]
+
     def noise_spread(self) -> float | None:
         """Run-to-run spread: SPREAD_SDS pooled standard deviations of one run, pooled over
-        every commit that was re-run (the base's calibration runs first); None before any."""
-        repeated = {n.parent for n in self if n.kind == "rerun" and n.has_metric and n.parent}
-        sd = pooled_std(self.samples(p) for p in sorted(repeated) if p in self)
+        `noise_groups`; None before any commit has two runs."""
+        sd = pooled_std(self.noise_groups())
         return None if sd is None else SPREAD_SDS * sd
 
     def reference(self, node_id: str) -> Node | None:
