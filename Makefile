@@ -1,10 +1,16 @@
 # The two commands of the README: `make run` and `make test`. Each sets up .venv from a
-# fresh clone (CPU torch from the local wheel when there is no NVIDIA GPU) and then runs.
+# fresh clone and then runs. Without an NVIDIA GPU, torch is the CPU build: from the
+# PyTorch CPU index when it answers within TORCH_TIMEOUT seconds, else a `+cpu` build
+# from pip's own indexes (a mirror, a local wheel); only when neither has one, pip's
+# default build (CPU on macOS and ARM, CUDA on Linux x86-64), with a warning.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+TORCH   := torch==2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_TIMEOUT   ?= 15
 
 .PHONY: run test lint typecheck bench gpu-check clean
 
@@ -12,8 +18,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 ifneq ($(HAS_GPU),1)
-	# No NVIDIA GPU: the CPU build of torch, so pip never pulls a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	@# No NVIDIA GPU: the CPU build of torch, so pip does not pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q --timeout $(TORCH_TIMEOUT) --retries 0 \
+	  --index-url $(TORCH_CPU_INDEX) '$(TORCH)' \
+	|| $(BIN)/python -m pip install -q '$(TORCH)+cpu' \
+	|| { echo "warning: no CPU build of $(TORCH) reachable: the default index's build" \
+	       "(on Linux x86-64 the CUDA one, several GB)"; \
+	     $(BIN)/python -m pip install -q '$(TORCH)'; }
 endif
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
@@ -28,7 +39,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@# The suite's workspaces run `python train.py`: the venv's python, as if activated.
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # mypy reads the code where it is installed: autoresearch_tui/<folder> links to each folder.
 typecheck: $(STAMP)

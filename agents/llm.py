@@ -20,12 +20,19 @@ from pathlib import Path
 from typing import Literal
 
 from autoresearch_tui.agents.edits import EditError, apply_reply, repair_message
+from autoresearch_tui.agents.lessons import build_lessons_prompt, trim_words
 from autoresearch_tui.agents.personas import load_persona, load_program
 from autoresearch_tui.agents.pricing import Usage, call_cost
 from autoresearch_tui.agents.prompt import Prompt, build_prompt
-from autoresearch_tui.agents.proposer import AgentSpec, CallRecord, Proposal, ProposalFailed
+from autoresearch_tui.agents.proposer import (
+    AgentSpec,
+    CallRecord,
+    LessonsReply,
+    Proposal,
+    ProposalFailed,
+)
 from autoresearch_tui.agents.redact import redact
-from autoresearch_tui.agents.request import ProposalRequest
+from autoresearch_tui.agents.request import LessonsRequest, ProposalRequest
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_TOKENS = 16_000
@@ -121,6 +128,29 @@ class LLMProposer(ABC):
             priced=priced,
         )
 
+    async def _call(self, prompt: Prompt, turns: list[Turn], calls: list[CallRecord]) -> Completion:
+        """One model call, recorded in `calls`; a failure is `ProposalFailed` (one line)."""
+        start = time.monotonic()
+        try:
+            completion = await self.complete(prompt, turns)
+        except Exception as exc:  # ChatError, or an SDK surprise
+            text = str(exc) if isinstance(exc, ChatError) else f"{type(exc).__name__}: {exc}"
+            reason = redact(one_line(text))
+            calls.append(self._record(time.monotonic() - start, None, reason))
+            raise ProposalFailed(f"{self.spec.label}: {reason}", calls=calls) from None
+        calls.append(self._record(time.monotonic() - start, completion, ""))
+        return completion
+
+    async def write_lessons(self, request: LessonsRequest) -> LessonsReply:
+        """The lessons note (agents/lessons.py): one call, the reply cut to the cap."""
+        prompt = build_lessons_prompt(request, load_program(request.workspace or self.workspace))
+        calls: list[CallRecord] = []
+        completion = await self._call(prompt, [], calls)
+        text = trim_words(redact(completion.text), request.max_words)
+        if not text:
+            raise ProposalFailed(f"{self.spec.label}: an empty lessons note", calls=calls)
+        return LessonsReply(text, completion.model or self.model, calls)
+
     async def propose(self, request: ProposalRequest) -> Proposal:
         prompt = self.prompt_for(request)
         root = request.worktree or request.workspace
@@ -129,19 +159,11 @@ class LLMProposer(ABC):
         transcript: list[str] = []
         error: EditError | None = None
         for attempt in range(max(0, self.spec.repairs) + 1):
-            start = time.monotonic()
             try:
-                completion = await self.complete(prompt, turns)
-            except Exception as exc:  # ChatError, or an SDK surprise: this proposal fails
-                text = str(exc) if isinstance(exc, ChatError) else f"{type(exc).__name__}: {exc}"
-                reason = redact(one_line(text))
-                calls.append(self._record(time.monotonic() - start, None, reason))
-                raise ProposalFailed(
-                    f"{self.spec.label}: {reason}",
-                    reply=redact("\n\n".join(transcript)),
-                    calls=calls,
-                ) from None
-            calls.append(self._record(time.monotonic() - start, completion, ""))
+                completion = await self._call(prompt, turns, calls)
+            except ProposalFailed as exc:  # this proposal fails
+                exc.reply = redact("\n\n".join(transcript))
+                raise
             text = completion.text
             transcript.append(f"## Reply {attempt + 1}\n\n{text or '(empty reply)'}")
             try:

@@ -1,10 +1,16 @@
 """The `anthropic` backend: the Messages API through the official SDK (AsyncAnthropic).
 
-The prompt's stable prefix is marked for prompt caching: the system block (role, reply
-format, program, brief) and the user block with the parent's files each carry
-`cache_control: ephemeral`, so proposals from one persona, and repairs and siblings of
-one parent, read them from the cache. Retries (429, 5xx, connection errors, honouring
-retry-after) and the timeout are the SDK's, configured from the agent spec.
+The prompt's stable prefix is marked for prompt caching, with three of the API's four
+`cache_control: ephemeral` breakpoints: after the system block (role, reply format,
+program, brief), after the parent's files, and after the task's tree-wide part (the text
+before PARENT_MARK: hints, noise, best, results, constants tried; the rest of the task,
+this parent's part and the request, is a block of its own). A call reads the longest
+marked prefix an earlier call wrote: the files for one persona's children of one parent,
+the tree-wide part too for its repairs, a proposal sent back and asked again, or a
+sibling asked before a run finished (`bench prompts` measures it). A prefix shorter than
+the model's minimum (4,096 tokens for claude-opus-4-6) is not cached. Retries (429, 5xx,
+connection errors, honouring retry-after) and the timeout are the SDK's, configured from
+the agent spec.
 
 Thinking, off unless the agent asks: `reasoning_effort` sends adaptive thinking
 (`thinking: {type: adaptive}`, `output_config: {effort}`), the mode of the Claude 4.6
@@ -26,12 +32,13 @@ from anthropic.types import (
     CacheControlEphemeralParam,
     MessageParam,
     OutputConfigParam,
+    TextBlockParam,
     ThinkingConfigParam,
 )
 
 from autoresearch_tui.agents.llm import ChatError, Completion, LLMProposer, Turn, describe_api_error
 from autoresearch_tui.agents.pricing import Usage
-from autoresearch_tui.agents.prompt import Prompt
+from autoresearch_tui.agents.prompt import PARENT_MARK, Prompt
 from autoresearch_tui.agents.proposer import AgentSpec
 
 DEFAULT_MODEL = "claude-opus-4-6"
@@ -39,12 +46,24 @@ CACHE: CacheControlEphemeralParam = {"type": "ephemeral"}
 THINKING_ROOM = 16_000  # max_tokens added for adaptive thinking when max_tokens is unset
 
 
+def task_blocks(task: str) -> list[TextBlockParam]:
+    """The task as two blocks, the tree-wide part (before PARENT_MARK) with a cache
+    breakpoint; one block when it has no such part (a hand-built request's task)."""
+    shared, mark, rest = task.partition(PARENT_MARK)
+    if not mark or not shared.strip():
+        return [{"type": "text", "text": task}]
+    return [
+        {"type": "text", "text": shared.rstrip(), "cache_control": CACHE},
+        {"type": "text", "text": mark + rest},
+    ]
+
+
 def anthropic_messages(prompt: Prompt, turns: list[Turn]) -> list[MessageParam]:
     first: MessageParam = {
         "role": "user",
         "content": [
             {"type": "text", "text": prompt.files, "cache_control": CACHE},
-            {"type": "text", "text": prompt.task},
+            *task_blocks(prompt.task),
         ],
     }
     return [first, *(_message(t) for t in turns)]

@@ -4,7 +4,9 @@ The built-in briefs ship as package data of `autoresearch_tui.briefs` (`program.
 `architect.md`, `optimizer.md`, `simplifier.md`, `explorer.md`, `debugger.md`). A
 workspace's own `program.md` replaces the built-in program, and a workspace
 `briefs/NAME.md` overrides the built-in brief of that persona or adds a new one. A
-persona with no brief anywhere gets a short generic one built from its name.
+search refuses a persona with no brief anywhere (`unknown_persona`: a typo such as
+`explorr` would otherwise run as a persona of its own); `load_persona` alone still
+falls back to a short generic brief built from the name.
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ def available_personas(workspace: Path) -> list[str]:
     folder = workspace / "briefs"
     extra = {p.stem for p in folder.glob("*.md")} if folder.is_dir() else set()
     return sorted((set(builtin_personas()) | extra) - {PROGRAM})
+
+
+def unknown_persona(names: list[str], workspace: Path) -> str:
+    """The problem with the first persona that has no brief, or "": one line listing
+    the known personas and how to add one."""
+    known = available_personas(workspace)
+    for name in names:
+        if name not in known:
+            return (
+                f"unknown persona {name!r} — use one of {', '.join(known)}, or add "
+                f"{workspace / 'briefs' / name}.md with its brief"
+            )
+    return ""
 
 
 def load_program(workspace: Path) -> str:

@@ -4,10 +4,11 @@ A `Prompt` has three parts, ordered from the most to the least stable so provide
 cache the prefix: `system` (the role, the reply format, the research program and the
 persona's brief: the same for every call of a persona), `files` (the parent's editable
 files: the same for every child of one parent) and `task`. The task starts with what the
-whole tree knows (the person's hints, the run-to-run spread, the best, every measured
-experiment and the constants tried: agents/memory_prompt.py), the same for every parent
-of one tree; then, after PARENT_MARK, this parent's part (proposals in flight, its
-lineage and children, a debug child's crash log or a merge's change) and the request.
+whole tree knows (the person's hints, the lessons note, the run-to-run spread, the best,
+every measured experiment and the constants tried: agents/memory_prompt.py), the same
+for every parent of one tree; then, after PARENT_MARK, this parent's part (proposals in
+flight, its lineage and children, a debug child's crash log or a merge's change) and the
+request.
 
 Two modes: "edits" asks for a reply with SEARCH/REPLACE blocks (LLM backends);
 "command" asks a coding agent to edit the files in place (the `command` backend).
@@ -103,12 +104,21 @@ def _hints(request: ProposalRequest) -> list[str]:
     return ["## Notes from the person running the search (follow them)\n" + "\n".join(hints)]
 
 
+def _lessons(request: ProposalRequest) -> list[str]:
+    """The current lessons note (search/lessons.py), as written or as the person edited it."""
+    note = request.lessons
+    if note is None or not note.text.strip():
+        return []
+    return [f"## Lessons so far ({note.byline()})\n{note.text.strip()}"]
+
+
 def _remembered(request: ProposalRequest, memory: Memory) -> list[str]:
     """What the whole tree knows (agents/memory_prompt.py): the part every parent shares
     first, then this parent's."""
     return [
         "# The search so far",
         *_hints(request),
+        *_lessons(request),
         *shared_part(memory, request.metric, request.goal),
         PARENT_MARK,
         *parent_part(memory, request.parent_id),
@@ -143,7 +153,7 @@ def _known(request: ProposalRequest) -> list[str]:
             "## Already tried near the parent (siblings and cousins; do not repeat them)\n"
             + "\n".join(lines)
         )
-    return parts + _hints(request)
+    return parts + _hints(request) + _lessons(request)
 
 
 def _debug(request: ProposalRequest) -> tuple[str, str]:

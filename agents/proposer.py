@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Protocol, runtime_checkable
 
-from autoresearch_tui.agents.request import ProposalRequest
+from autoresearch_tui.agents.request import LessonsRequest, ProposalRequest
 
 BACKENDS = ("anthropic", "openai", "openai-compatible", "mutator", "command")
 """Every agent backend, by the name `[[agents]] backend` and `--agents` give it; the one
 list of them (agents/backends.py builds each, search/config.py checks the names)."""
+
+LESSONS_BACKENDS = ("anthropic", "openai", "openai-compatible")
+"""The backends whose personas can write the lessons note (`LessonsWriter`)."""
 
 _OPENAI_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 REASONING_EFFORTS: dict[str, tuple[str, ...]] = {
@@ -174,3 +177,42 @@ class Proposer(Protocol):
     spec: AgentSpec
 
     async def propose(self, request: ProposalRequest) -> Proposal: ...
+
+
+@dataclass
+class LessonsReply:
+    """A lessons note as a model wrote it (at most `LessonsRequest.max_words` words)."""
+
+    text: str
+    model: str = ""
+    calls: list[CallRecord] = field(default_factory=list)
+
+
+@runtime_checkable
+class LessonsWriter(Protocol):
+    """A persona that can write the lessons note (the model backends: agents/llm.py).
+    A failure raises `ProposalFailed` with a one-line reason and the calls made."""
+
+    spec: AgentSpec
+
+    async def write_lessons(self, request: LessonsRequest) -> LessonsReply: ...
+
+
+def lessons_agent_problem(persona: str, agents: list[AgentSpec]) -> str:
+    """'' when `[search] lessons_agent` (a persona; "" = the first model-backed agent)
+    names an agent that can write the lessons note, else what is wrong and the fix."""
+    if not persona:
+        return ""
+    named = [a for a in agents if persona in (a.persona, a.label)]
+    if not named:
+        known = ", ".join(a.persona for a in agents)
+        return (
+            f"{persona!r} is no [[agents]] persona — use one of {known}, or leave it "
+            "empty for the first model-backed one"
+        )
+    if not any(a.backend in LESSONS_BACKENDS for a in named):
+        return (
+            f"{persona!r} runs on {named[0].backend}, which cannot write lessons — "
+            f"name an agent on {', '.join(LESSONS_BACKENDS)}"
+        )
+    return ""

@@ -89,6 +89,41 @@ class Memory:
     in_flight: tuple[InFlight, ...]  # proposals being written, queued or running
 
 
+@dataclass(frozen=True)
+class LessonsNote:
+    """The run's current lessons note (search/lessons.py): what the search has learned and
+    what is still open, written by a model persona every `[search] lessons_every`
+    experiments or by the person (the TUI's `L`). Every prompt shows the newest."""
+
+    text: str
+    persona: str  # the persona that wrote it; "" when the person wrote it from scratch
+    at: int  # experiments measured when it was written
+    edited: bool = False  # the person edited (or wrote) it: source "user"
+
+    def byline(self) -> str:
+        """'written at 10 experiments by architect; edited by the person'."""
+        at = f"{self.at} experiment{'s' if self.at != 1 else ''}"
+        if not self.persona:
+            return f"written by the person at {at}"
+        edited = "; edited by the person" if self.edited else ""
+        return f"written at {at} by {self.persona}{edited}"
+
+
+@dataclass(frozen=True)
+class LessonsRequest:
+    """What a persona is given to write the lessons note (agents/lessons.py): the tree's
+    shared memory, the note so far and the person's hints."""
+
+    workspace: Path  # the workspace root (program.md)
+    metric: str
+    goal: Literal["min", "max"]
+    experiments: int  # experiments measured now (as the results section counts them)
+    memory: Memory
+    previous: LessonsNote | None = None
+    hints: tuple[str, ...] = ()
+    max_words: int = 400
+
+
 @dataclass
 class ProposalRequest:
     """Everything a persona may use to propose one child of `parent_id`."""
@@ -126,6 +161,8 @@ class ProposalRequest:
     # Earlier proposals for this child the engine sent back, with the reason (e.g.
     # "identical to n0017 ..."): the prompt shows them before the task.
     rejected: list[str] = field(default_factory=list)
+    # The current lessons note (search/lessons.py); the prompt shows it after the hints.
+    lessons: LessonsNote | None = None
 
 
 @dataclass(frozen=True)

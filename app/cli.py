@@ -6,7 +6,7 @@ repository"; the search is built in app/launch.py).
     autoresearch-tui run DIR --headless [...]       the same search without the TUI
     autoresearch-tui status DIR [--json]            the tree and the best node
     autoresearch-tui export DIR [NODE|best] [-o FILE] [--series]
-    autoresearch-tui bench overhead|search ...      benchmarks
+    autoresearch-tui bench overhead|search|prompts ...  benchmarks
     autoresearch-tui report DIR [-o OUTDIR]         report.md + progress.png for the morning
 
 Every user error is one line on stderr and exit code 2.
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
 
 
+WORKSPACE_HELP = "the workspace: a git repository with autoresearch.toml (default: .)"
+
+
 class UsageError(Exception):
     """A one-line problem with what the person typed; exit code 2."""
 
@@ -51,39 +54,50 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     init = sub.add_parser("init", help="create a workspace from the built-in trainer")
-    init.add_argument("dir", type=Path)
-    init.add_argument("--preset", choices=("cpu", "gpu"), default="cpu")
-    init.add_argument("--budget-s", type=float, default=None, help="training time budget")
-    init.add_argument("--dataset", default="stdlib")
+    init.add_argument("dir", type=Path, help="the new workspace's directory (absent or empty)")
+    init.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
+                      help="model and batch sizes for a CPU or a GPU (default: cpu)")  # fmt: skip
+    init.add_argument("--budget-s", type=float, default=None,
+                      help="one experiment's training time in seconds (default: the preset's)")  # fmt: skip
+    init.add_argument("--dataset", default="stdlib",
+                      help="stdlib (offline, default), climbmix or tinystories (downloaded)")  # fmt: skip
 
     run = sub.add_parser("run", help="run the search (with --headless: no TUI)")
-    run.add_argument("dir", type=Path, nargs="?", default=Path("."))
-    run.add_argument("--headless", action="store_true")
-    run.add_argument("--max-experiments", type=int, default=None)
-    run.add_argument("--slots", type=int, default=None)
-    run.add_argument("--agents", default=None, help="persona@backend[:model],...")
-    run.add_argument("--policy", default=None)
-    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
+    run.add_argument("--headless", action="store_true",
+                     help="no TUI: one line per event on stdout, a summary at the end")  # fmt: skip
+    run.add_argument("--max-experiments", type=int, default=None,
+                     help="stop after this many experiments (default: no limit)")  # fmt: skip
+    run.add_argument("--slots", type=int, default=None,
+                     help="experiments at once (default: [search] slots, one per GPU)")  # fmt: skip
+    run.add_argument("--agents", default=None,
+                     help="persona@backend[:model],... instead of [[agents]], e.g. "
+                     "architect@anthropic:claude-opus-4-6,explorer@mutator")  # fmt: skip
+    run.add_argument("--policy", default=None,
+                     help="best-first, uct or ratchet (default: [search] policy)")  # fmt: skip
+    run.add_argument("--seed", type=int, default=None,
+                     help="seed of the experiments and the agents' choices ([search] seed)")  # fmt: skip
 
     status = sub.add_parser("status", help="the tree and the best node")
-    status.add_argument("dir", type=Path, nargs="?", default=Path("."))
-    status.add_argument("--json", action="store_true")
+    status.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
+    status.add_argument("--json", action="store_true", help="the nodes and totals as JSON")
 
     export = sub.add_parser("export", help="the patch of a node against the base commit")
-    export.add_argument("dir", type=Path, nargs="?", default=Path("."))
-    export.add_argument("node", nargs="?", default="best")
-    export.add_argument("-o", "--output", type=Path, default=None)
+    export.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
+    export.add_argument("node", nargs="?", default="best", help="a node id, or best (default)")
+    export.add_argument("-o", "--output", type=Path, default=None,
+                        help="write the patch to this file (default: stdout)")  # fmt: skip
     export.add_argument("--series", action="store_true", help="format-patch of the lineage")
 
     report = sub.add_parser("report", help="write report.md and progress.png for a run")
-    report.add_argument("dir", type=Path, nargs="?", default=Path("."))
+    report.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
     report.add_argument(
         "-o", "--output", type=Path, default=None, help="folder (default DIR/.autoresearch/report)"
     )
 
-    bench = sub.add_parser("bench", help="benchmarks: overhead, search")
-    bench.add_argument("suite", choices=("overhead", "search"))
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench = sub.add_parser("bench", help="benchmarks: overhead, search, prompts")
+    bench.add_argument("suite", choices=("overhead", "search", "prompts"))
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own flags")
     return p
 
 
@@ -296,6 +310,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from autoresearch_tui.app.bench.overhead import main as overhead_main
 
         return overhead_main(args.rest)
+    if args.suite == "prompts":
+        from autoresearch_tui.app.bench.prompts import main as prompts_main
+
+        return prompts_main(args.rest)
     from autoresearch_tui.app.bench.search import main as search_main
 
     return search_main(args.rest)

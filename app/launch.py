@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoresearch_tui.agents.factory import build_proposers
+from autoresearch_tui.agents.personas import unknown_persona
 from autoresearch_tui.agents.proposer import AgentSpec
-from autoresearch_tui.search.config import CONFIG_NAME, Config, load_config, state_db_path
+from autoresearch_tui.search.config import (
+    CONFIG_NAME,
+    Config,
+    ConfigError,
+    load_config,
+    state_db_path,
+)
 from autoresearch_tui.search.executors import make_executor
 from autoresearch_tui.search.policies import make_policy, policy_options
 from autoresearch_tui.search.scheduler import Scheduler
@@ -42,9 +49,12 @@ def build_search(
     config: Config, overrides: Overrides | None = None, *, exit_when_idle: bool = True
 ) -> Scheduler:
     """The search of `config` with `overrides`, not yet open. Blocks (finding the slots
-    may join a Ray cluster); raises ValueError for an unknown policy, bad slots or agents
-    that cannot start (a missing key, model or command)."""
+    may join a Ray cluster); raises ConfigError for a persona with no brief, ValueError for
+    an unknown policy, bad slots or agents that cannot start (a missing key, model or
+    command)."""
     over = overrides or Overrides()
+    if problem := unknown_persona([a.persona for a in over.agents or config.agents], config.root):
+        raise ConfigError(problem)
     name = over.policy or config.search.policy
     policy = make_policy(name, **policy_options(name, config.search))
     executor = make_executor(config.search)

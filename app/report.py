@@ -4,13 +4,14 @@ progress.png is autoresearch's plot for a tree: every finished experiment's metr
 the order it finished (re-runs included, crashes marked at the top edge), the
 best-so-far line, the base's run-to-run band, and the confirmed gains labelled with
 their descriptions. report.md summarises the run: the best node (confirmed or not),
-the confirmed gains in order, the best lineage, the personas' records, merges, and the
-commands to export the result; each section is one function below. It reads the store
-read-only, so it works while a search runs.
+the lessons note, the confirmed gains in order, the best lineage, the personas' records,
+merges, and the commands to export the result; each section is one function below. It
+reads the store read-only, so it works while a search runs.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -402,6 +403,16 @@ def _top_nodes(facts: Facts) -> list[str]:
     return lines
 
 
+def _lessons(facts: Facts) -> list[str]:
+    """The current lessons note (search/lessons.py), and who wrote it when."""
+    note = facts.snap.lessons
+    if note is None or not note.text.strip():
+        return []
+    byline = note.byline()
+    text = re.sub(r"^(#{1,5}) ", r"#\1 ", note.text.strip(), flags=re.MULTILINE)  # below ours
+    return ["## Lessons so far", "", f"_{byline[:1].upper()}{byline[1:]}._", "", text]
+
+
 def _crashes(facts: Facts) -> list[str]:
     crashed = [n for n in facts.experiments if n.status in ("crashed", "timeout")]
     if not crashed:
@@ -417,6 +428,7 @@ def _crashes(facts: Facts) -> list[str]:
 
 SECTIONS: tuple[Callable[[Facts], list[str]], ...] = (
     _summary,
+    _lessons,
     _confirmed_gains,
     _lineage,
     _personas,

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from rich.syntax import Syntax
 from rich.text import Text
 
+from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import Node
@@ -121,6 +122,11 @@ class RunReader:
         """The stored loss points (step, loss) of each node."""
         store, wanted = self._need_store(), list(ids)
         return await self._on(self._store_thread, lambda: {n: store.load_points(n) for n in wanted})
+
+    async def lessons_note(self) -> LessonsNote | None:
+        """The run's current lessons note (the newest `lessons` event), or None."""
+        store = self._need_store()
+        return await self._on(self._store_thread, store.lessons_note)
 
     async def call_totals(self) -> dict[str, dict[str, float]]:
         """The agent calls' tokens and dollars, by persona ("" is the sum)."""

@@ -305,6 +305,9 @@ class ResearchApp(App[int]):
         )
         yield SystemCommand("Hint", "Add a hint for the agents (h)", main.action_hint)
         yield SystemCommand(
+            "Lessons", "Read or edit the lessons note the agents see (L)", main.action_lessons
+        )
+        yield SystemCommand(
             "Pause / resume", "Pause or resume new experiments (space)", main.action_pause
         )
         yield SystemCommand("Help", "Keys and marks (?)", main.action_help)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from autoresearch_tui.agents.proposer import BACKENDS, AgentSpec
+from autoresearch_tui.agents.proposer import BACKENDS, AgentSpec, lessons_agent_problem
+from autoresearch_tui.search.checkout import clean_problem, files_problem, link_problem
 from autoresearch_tui.search.executors import EXECUTORS
 from autoresearch_tui.search.notify import EVENTS, NotifyConfig
 from autoresearch_tui.search.policies import POLICIES
@@ -118,6 +119,14 @@ def _regex(value: Any, where: str) -> str:
     return str(value)
 
 
+def metric_name(regex: str) -> str:
+    """A metric's name from the literal text before its regex's number: 'val loss
+    ([0-9.]+)' -> val_loss, 'step \\d+: val_bpb=([0-9.]+)' -> val_bpb; else "metric"."""
+    text = re.sub(r"\\[A-Za-z]|\[[^\]]*\]|[*+?]|\{[\d,]*\}", " ", regex.split("(", 1)[0])
+    words = [part.split() for part in re.split(r"[^\w\s]", text) if part.strip()]
+    return "_".join(words[-1]).lower() if words else "metric"
+
+
 def _int(value: Any, where: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _fail(f"{where} must be an integer >= {minimum}")
@@ -181,6 +190,12 @@ def _shell_command(value: Any, where: str) -> str:
     return value
 
 
+def _persona(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(f'{where} must be the persona of an [[agents]] entry, like "architect"')
+    return value.strip()
+
+
 def _events(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or any(e not in EVENTS for e in value):
         raise _fail(f"{where} must be a list of {', '.join(EVENTS)} — got {value!r}")
@@ -193,13 +208,12 @@ class TargetConfig:
     run: str = field(
         metadata=rule("one experiment's command, run in its worktree", _text, '"python train.py"')
     )
-    metric: str = field(
-        metadata=rule(
-            'the result: the last "METRIC: <float>" line of the output', _text, '"val_bpb"'
-        )
-    )
     editable: list[str] = field(
         metadata=rule("the only files agents may change", _paths, '["train.py"]')
+    )
+    metric: str = field(  # without it: named after metric_regex (`metric_name`)
+        default="",
+        metadata=rule('the result: the last "METRIC: <float>" line', _text, '"val_bpb"'),
     )
     readonly: list[str] = field(
         default_factory=list,
@@ -213,6 +227,10 @@ class TargetConfig:
     )
     metric_regex: str = field(
         default="", metadata=rule("instead of METRIC: a regex's last match (one group)", _regex)
+    )
+    link: list[str] = field(
+        default_factory=list,
+        metadata=rule("uncommitted paths of the checkout each run sees (symlinks)", _paths_or_none),
     )
 
 
@@ -272,6 +290,13 @@ class SearchConfig:
     ray_address: str = field(
         default="auto",
         metadata=rule('the Ray cluster (ray.init(address=...)); "local" starts one', _address),
+    )
+    lessons_every: int = field(
+        default=10,
+        metadata=rule("experiments between two lessons notes by a model; 0 = off", _whole(0)),
+    )
+    lessons_agent: str = field(
+        default="", metadata=rule('its persona; "" = the first model-backed agent', _persona)
     )
 
 
@@ -354,6 +379,10 @@ def _has_default(declared: dataclasses.Field[Any]) -> bool:
 
 def _target(raw: dict[str, Any]) -> TargetConfig:
     target = _read(TargetConfig, raw, "[target]")
+    if not target.metric:
+        if not target.metric_regex:
+            raise _fail('[target] metric is missing — add metric = "val_bpb" (or metric_regex)')
+        target = dataclasses.replace(target, metric=metric_name(target.metric_regex))
     if both := sorted(set(target.editable) & set(target.readonly)):
         raise _fail(f"{both[0]} is both editable and readonly — keep it in one list")
     return target
@@ -380,8 +409,11 @@ def parse_agents(spec: str) -> list[AgentSpec]:
     """`architect@anthropic:claude-opus-4-6,explorer@mutator` -> agent specs."""
     agents = []
     for item in filter(None, (part.strip() for part in spec.split(","))):
-        persona, _, rest = item.partition("@")
-        backend, _, model = (rest or "mutator").partition(":")
+        persona, at, rest = item.partition("@")
+        if not at:
+            raise ConfigError(f"--agents: {item!r} has no backend — give persona@backend, e.g. "
+                              f"{item}@mutator or {item}@anthropic:claude-opus-4-6")  # fmt: skip
+        backend, _, model = rest.partition(":")
         if not persona or backend not in BACKENDS:
             raise ConfigError(
                 f"--agents: {item!r} is not persona@backend[:model] with a backend of "
@@ -425,41 +457,13 @@ def _workspace_file(root: Path) -> dict[str, Any]:
         raise ConfigError(f"{config_path}: {exc} — fix the TOML syntax") from None
 
 
-def _check_files(root: Path, target: TargetConfig) -> None:
-    for path in target.editable + target.readonly:
-        if not (root / path).is_file():
-            kind = "editable" if path in target.editable else "readonly"
-            raise _fail(f"{kind} file {path} does not exist in {root} — fix [target] {kind}")
-        if (root / path).is_symlink():
-            raise _fail(f"{path} is a symlink — list the real file instead")
-
-
-def _check_clean(root: Path, target: TargetConfig) -> None:
-    """The search starts from a commit: no uncommitted changes, the target files tracked."""
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    changed = [line[3:] for line in dirty if line.strip()]
-    if changed:
-        raise ConfigError(
-            f"{root}: uncommitted changes ({', '.join(changed[:3])}) — commit or stash them "
-            "first; the search starts from a commit"
-        )
-    tracked = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", *target.editable, *target.readonly],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    if tracked.returncode != 0:
-        raise ConfigError(
-            f"{root}: {tracked.stderr.strip().splitlines()[0]} — `git add` and commit the "
-            "editable and readonly files"
-        )
+def _check_files(root: Path, target: TargetConfig, check_clean: bool) -> None:
+    files = target.editable + target.readonly
+    problem = files_problem(root, target.editable, target.readonly)
+    if problem or (problem := link_problem(root, target.link, files)):
+        raise _fail(problem)
+    if check_clean and (problem := clean_problem(root, files)):
+        raise ConfigError(problem)
 
 
 def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) -> Config:
@@ -475,8 +479,8 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
     if not isinstance(agents_raw, list):
         raise _fail("agents must be [[agents]] tables")
     agents = [_agent(a, i) for i, a in enumerate(agents_raw)] or [AgentSpec("explorer", "mutator")]
-    _check_files(root, target)
-    if check_clean:
-        _check_clean(root, target)
+    if problem := lessons_agent_problem(search.lessons_agent, agents):
+        raise _fail(f"[search] lessons_agent {problem}")
+    _check_files(root, target, check_clean)
     notify = _notify(raw.get("notify", {}))
     return Config(root=root, target=target, search=search, agents=agents, notify=notify)

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.bandit import persona_key
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.gitops import GitWorkspace
@@ -41,6 +42,8 @@ class OpenRun:
     nodes: list[Node]
     readonly_ids: dict[str, str]  # readonly path -> its blob id in the base commit
     hints: list[str]
+    lessons: LessonsNote | None  # the current lessons note (search/lessons.py)
+    lessons_tried: int  # experiments at the last note a model wrote or failed to write
     merges_skipped: set[frozenset[str]]  # pairs a merge was tried for and skipped
     cost_usd: float  # agent calls so far
     agent_usd: dict[str, float]  # persona@backend -> its agent calls' dollars
@@ -105,6 +108,8 @@ def _load(config: Config, seed: int, store: Store, lock: int, marker: str) -> Op
         nodes=nodes,
         readonly_ids=git.blob_ids(base_commit, config.target.readonly),
         hints=[e["data"].get("text", "") for e in store.events("hint")],
+        lessons=store.lessons_note(),
+        lessons_tried=_lessons_tried(store),
         merges_skipped={
             frozenset((e["node"], e["data"].get("other", "")))
             for e in store.events("merge-skipped")
@@ -112,6 +117,14 @@ def _load(config: Config, seed: int, store: Store, lock: int, marker: str) -> Op
         cost_usd=store.call_totals()[""]["cost_usd"] or 0.0,
         agent_usd=agent_usd,
     )
+
+
+def _lessons_tried(store: Store) -> int:
+    """The experiment count of the last note a model wrote or failed to write."""
+    tried = store.events("lessons-failed") + [
+        e for e in store.events("lessons") if e["data"].get("source") == "model"
+    ]
+    return max((int(e["data"].get("at", 0)) for e in tried), default=0)
 
 
 def _create(store: Store, git: GitWorkspace, seed: int) -> tuple[str, str]:

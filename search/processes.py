@@ -5,7 +5,9 @@ under `bash -c` in a process group of its own (and, where `setpriv` exists, dies
 runner); stopping it sends the whole group SIGTERM, then SIGKILL. The environment
 carries no `*_API_KEY` variables. Every experiment also carries `AR_STATE_DIR`, the
 marker by which a later start finds what a killed runner left running
-(`marked_groups`; docs/ARCHITECTURE.md §3).
+(`marked_groups`; docs/ARCHITECTURE.md §3). PATH is the runner's as it was given:
+`python` in a run command is the interpreter of the shell that started autoresearch-tui
+(on a Ray worker, the worker's), never the tool's own venv unless that shell had it first.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ GRACE_S = 5.0  # between SIGTERM and SIGKILL
 
 
 def experiment_env(extra: dict[str, str]) -> dict[str, str]:
-    """The runner's environment without secrets, the venv first on PATH, plus `extra`."""
+    """The runner's environment (its own PATH) without secrets, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not SECRET.match(k)}
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -49,11 +49,22 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: a killed run's
+    orphans wait for PID 1 to reap them, which in a container may take a while."""
     try:
         os.killpg(pgid, 0)
-        return True
     except (ProcessLookupError, PermissionError):
         return False
+    if not Path("/proc/self/stat").exists():
+        return True  # no /proc: the signal test is all there is
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state, _, group = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def marked_groups(marker: str) -> set[int]:

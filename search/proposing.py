@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autoresearch_tui.agents.format import fmt_metric
 from autoresearch_tui.agents.proposer import CallRecord, Proposal, ProposalFailed, Proposer
-from autoresearch_tui.agents.request import ProposalRequest, TriedChange
+from autoresearch_tui.agents.request import LessonsNote, ProposalRequest, TriedChange
 from autoresearch_tui.search.commit_facts import CommitFacts, FactsCache, read_facts
 from autoresearch_tui.search.constants import constant_changes, unsaid
 from autoresearch_tui.search.context import RunContext
@@ -81,6 +81,8 @@ class Proposing:
         self.facts = FactsCache()
         # What the runs are (machine, budget, the parent's and the best's run figures).
         self.run_facts: RunFacts | None = None
+        # The current lessons note (search/lessons.py), read when a request is built.
+        self.lessons: Callable[[], LessonsNote | None] = lambda: None
 
     def new_child(self, parent: Node, kind: NodeKind, proposer: Proposer) -> Node:
         """A "proposing" child of `parent` for `proposer`, in the tree (not yet saved)."""
@@ -149,6 +151,9 @@ class Proposing:
             except DuplicateProposal as exc:
                 if attempt == DUPLICATE_RETRIES or request.worktree is not None:
                     raise ProposalFailed(exc.reason, reply=exc.reply, calls=calls) from None
+                if self.over_budget(calls):
+                    reason = f"{exc.reason} (not asked again: the cost budget is spent)"
+                    raise ProposalFailed(reason, reply=exc.reply, calls=calls) from None
                 request = dataclasses.replace(
                     request,
                     rejected=[*request.rejected, exc.reason],
@@ -157,6 +162,12 @@ class Proposing:
             except ProposalFailed as exc:
                 raise ProposalFailed(exc.reason, reply=exc.reply, calls=calls + exc.calls) from None
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def over_budget(self, calls: list[CallRecord]) -> bool:
+        """`[search] max_cost_usd` is reached counting these calls, not recorded yet."""
+        cap = self.ctx.config.search.max_cost_usd
+        spent = self.personas.cost_usd + sum(c.cost_usd for c in calls)
+        return bool(cap) and spent >= cap
 
     def _read(
         self, commit: str, missing: list[str]
@@ -214,6 +225,7 @@ class Proposing:
             merge_with=tried(tree[node.other_parents[0]]) if node.other_parents else None,
             merge_change=merge_change,
             memory=build_memory(tree, self.facts, parent.id, exclude=node.id),
+            lessons=self.lessons(),
         )
 
     def check(self, proposal: Proposal, parent_files: dict[str, str]) -> None:

@@ -11,7 +11,11 @@ sends back the readonly files as they are then, so the usual check sees a run th
 changed them. Stopping a run (a prune, a quit) cancels the task, whose cleanup kills
 the command's process group. Ray sets CUDA_VISIBLE_DEVICES on the worker; every
 machine needs autoresearch-tui installed (the task's code) and the data the trainer
-prepares (`prepare.py` caches it per machine).
+prepares (`prepare.py` caches it per machine). The command's environment is the Ray
+worker's, by the local rule (search/processes.py): `python` is the first on the worker's
+PATH, and an absolute interpreter path (the built-in trainer's run command) must exist
+there too. `[target] link` symlinks travel as links to the same absolute paths: the
+linked data must be at the same place on the worker (a shared or mirrored checkout).
 
 `ray` is imported here only: the rest of the engine runs without it. See
 docs/ARCHITECTURE.md §6.
@@ -132,7 +136,7 @@ def remote_run(
     proc = None
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            tar.extractall(workdir, filter="data")
+            tar.extractall(workdir, filter="tar")  # "data" refuses the links' absolute targets
         env = experiment_env(extra_env)
         start = time.monotonic()
         proc = subprocess.Popen(

@@ -1,14 +1,16 @@
 """The life of one run: a ready node on a free slot, to its verdict, note and log.
 
-Set-up: the node's worktree (checked out ahead while the slots train, `prepare`) or, for
-an executor that takes no worktree, its editable files. A readonly file that differs
+Set-up: the node's worktree (checked out ahead while the slots train, `prepare`, with
+the checkout's `[target] link` paths linked in: search/checkout.py) or, for an executor
+that takes no worktree, its editable files. A readonly file that differs
 from the base commit makes the run invalid before it starts. Launch: one `Job` to the
 executor, whatever it is (search/executor.py); its output streams to the log, the loss
 points to the store and the views. Verdict: timeout, invalid (the run changed a
 readonly file), crashed (an exit code, no metric, a metric that is not finite), or done
-with its metric. Teardown: the worktree goes, a git note records the result, the node
-is saved. A run stopped before it finished (a prune, a stop) goes back to ready.
-See docs/ARCHITECTURE.md §2 and §6.
+with its metric; a crash whose output names a file the checkout has and the worktree
+has not says which link is missing. Teardown: the worktree goes, a git note records the
+result, the node is saved. A run stopped before it finished (a prune, a stop) goes back
+to ready. See docs/ARCHITECTURE.md §2 and §6.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from autoresearch_tui.search.checkout import link_into, missing_input
 from autoresearch_tui.search.context import RunContext
 from autoresearch_tui.search.events import Progress
 from autoresearch_tui.search.executor import Executor, Job, RunResult
@@ -117,7 +120,7 @@ class RunLife:
         is only a process launch (at most one prepared worktree per slot)."""
         if self.executor.checkout and len(self.prepared) < self.slots:
             self.prepared[node.id] = asyncio.ensure_future(
-                self.ctx.threads.git(self.ctx.git.add_worktree, node.id, node.commit)
+                self.ctx.threads.git(self._add_worktree, node.id, node.commit)
             )
 
     async def run(self, node: Node, slot: Slot) -> None:
@@ -153,6 +156,8 @@ class RunLife:
             node.status, node.metric, node.reason = verdict(
                 result, parser, target.timeout_s, changed
             )
+            if node.status == "crashed" and worktree is not None:
+                node.reason = self._missing_input(worktree, parser) + node.reason
         except asyncio.CancelledError:
             requeue = True  # stopped by a prune or by shutdown: it may run again later
             node.status, node.reason = "ready", "stopped before it finished"
@@ -193,6 +198,11 @@ class RunLife:
             on_output=live.output,
         )
 
+    def _missing_input(self, worktree: Path, parser: OutputParser) -> str:
+        """A crash's hint, "... add data/ to [target] link — ", or "" (search/checkout.py)."""
+        hint = missing_input(self.ctx.config.root, worktree, parser.tail)
+        return f"{hint} — " if hint else ""
+
     async def _checkout(self, node: Node) -> Path:
         prepared = self.prepared.pop(node.id, None)
         if prepared is not None:
@@ -200,7 +210,14 @@ class RunLife:
                 return await prepared
             except Exception:
                 pass
-        return await self.ctx.threads.git(self.ctx.git.add_worktree, node.id, node.commit)
+        return await self.ctx.threads.git(self._add_worktree, node.id, node.commit)
+
+    def _add_worktree(self, name: str, commit: str) -> Path:
+        """A worktree of `commit` with the `[target] link` paths of the checkout in it."""
+        worktree = self.ctx.git.add_worktree(name, commit)
+        config = self.ctx.config
+        link_into(config.root, worktree, config.target.link)
+        return worktree
 
     def readonly_changed(self, worktree: Path) -> str:
         """The first readonly file whose content differs from the base commit, or ""."""

@@ -1,15 +1,16 @@
 """The scheduler: an asyncio loop that keeps every slot busy with the tree's best bets.
 
 One `Scheduler` is one search on one workspace: create it, `await open()` (or let `run()`
-open it), `await run()`; the user's actions (prune, boost, rerun, hint, pause, stop) are
-its methods, called on the loop's thread. Each turn the loop (1) starts ready nodes on
-free slots and (2) asks the policy for parents and the personas for children, so that
-proposals are already waiting when a slot frees (pipelining). The work itself happens
-in parts of its own: opening the run (opening.py), proposing (proposing.py, with
+open it), `await run()`; the user's actions (prune, boost, rerun, hint, lessons, pause,
+stop) are its methods, called on the loop's thread. Each turn the loop (1) starts ready
+nodes on free slots and (2) asks the policy for parents and the personas for children,
+so that proposals are already waiting when a slot frees (pipelining). The work itself
+happens in parts of its own: opening the run (opening.py), proposing (proposing.py, with
 personas.py), the life of one run through the executor (running.py), confirmation
-re-runs (confirming.py) and merge nodes (merging.py); blocking git and SQLite work runs
-on threads (context.py). Finished, crashed, timed-out and invalid experiments are all
-kept; a killed runner is resumed by the next start. See docs/ARCHITECTURE.md §2.
+re-runs (confirming.py), merge nodes (merging.py) and the lessons note (lessons.py);
+blocking git and SQLite work runs on threads (context.py). Finished, crashed, timed-out
+and invalid experiments are all kept; a killed runner is resumed by the next start. See
+docs/ARCHITECTURE.md §2.
 """
 
 from __future__ import annotations
@@ -252,6 +253,8 @@ class Scheduler:
             return False
         if self._stopping:
             return True
+        if self.parts().lessons.writing:  # a stop does not wait for it: close cancels it
+            return False
         if not self.exit_when_idle:
             return False
         return not any(self._runnable()) and not self._cooling_down()
@@ -411,6 +414,10 @@ class Scheduler:
     async def add_hint(self, text: str) -> None:
         self.hints.append(text)
         await self.parts().ctx.event("hint", "", text=text)
+
+    async def set_lessons(self, text: str) -> None:
+        """The person's lessons note: the current note for every later prompt."""
+        await self.parts().lessons.set_by_user(text)
 
     async def record(self, kind: str, node: str = "", **data: Any) -> None:
         """Write a view's own action (e.g. the TUI's export) to the events table."""

@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import FINISHED, Node
@@ -30,6 +31,7 @@ class Snapshot:
     tree: Tree
     calls: dict[str, dict[str, float]]
     runner_pid: int = 0  # the process running this search now; 0: none
+    lessons: LessonsNote | None = None  # the current lessons note (search/lessons.py)
 
     @property
     def best(self) -> Node | None:
@@ -153,6 +155,7 @@ def _read(config: Config, store: Store) -> Snapshot:
             ),
             calls=store.call_totals(),
             runner_pid=runner_pid(config.state_dir),
+            lessons=store.lessons_note(),
         )
     finally:
         store.close()

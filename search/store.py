@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from autoresearch_tui.agents.proposer import CallRecord
+from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.model import Node
 
 NODE_FIELDS = [f.name for f in fields(Node)]
@@ -168,6 +169,21 @@ class Store:
         where, args = ("where kind = ?", [kind]) if kind else ("", [])
         rows = self.db.query(f"select * from events {where} order by id", args)
         return [{**r, "data": json.loads(r["data"] or "{}")} for r in rows]
+
+    def lessons_note(self) -> LessonsNote | None:
+        """The current lessons note: the newest `lessons` event (search/lessons.py)."""
+        rows = list(
+            self.db.query("select data from events where kind = 'lessons' order by id desc limit 1")
+        )
+        if not rows:
+            return None
+        data = json.loads(rows[0]["data"] or "{}")
+        return LessonsNote(
+            text=str(data.get("text", "")),
+            persona=str(data.get("persona", "")),
+            at=int(data.get("at", 0)),
+            edited=data.get("source") == "user",
+        )
 
     def add_calls(self, node_id: str, calls: Iterable[CallRecord]) -> None:
         rows = [{"ts": time.time(), "node": node_id, **asdict(c)} for c in calls]

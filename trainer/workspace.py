@@ -3,6 +3,9 @@
 Owns the presets (constants rewritten in the template's train.py and prepare.py),
 the files a workspace starts with (train.py, prepare.py, program.md,
 autoresearch.toml, .gitignore), its base commit, and running its data preparation.
+Its run command names the interpreter autoresearch-tui is installed in by its absolute
+path (`/…/.venv/bin/python train.py`): the built-in trainer needs that environment's
+torch, and a run's PATH is the user's shell's, where `python` may be another one.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -47,7 +51,7 @@ TOML = """\
 [target]
 editable  = ["train.py"]
 readonly  = ["prepare.py"]
-run       = "python train.py"
+run       = {run}  # the interpreter autoresearch-tui is installed in
 metric    = "val_bpb"
 goal      = "min"
 timeout_s = {timeout_s}
@@ -126,9 +130,16 @@ def render_files(
         "train.py": set_constants(template_text("train.py"), PRESET_CONSTANTS[preset]["train.py"]),
         "prepare.py": set_constants(template_text("prepare.py"), prepare_values),
         "program.md": template_text("program.md"),
-        "autoresearch.toml": TOML.format(timeout_s=int(float(budget) * 2 + 120)),
+        "autoresearch.toml": TOML.format(
+            run=json.dumps(run_command()), timeout_s=int(float(budget) * 2 + 120)
+        ),
         ".gitignore": GITIGNORE,
     }
+
+
+def run_command() -> str:
+    """The built-in trainer's run command: this interpreter, by its absolute path."""
+    return f"{shlex.quote(sys.executable)} train.py"
 
 
 def _template_budget() -> float:

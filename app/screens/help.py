@@ -22,6 +22,7 @@ KEYS: list[tuple[str, str]] = [
     ("e", "export the selected node as a patch against the base commit"),
     ("E", "export the best node as a patch"),
     ("h", "add a hint for the agents (goes into every later prompt)"),
+    ("L", "the lessons note: what the search has learned; edit it, ctrl+s saves"),
     ("/", "filter by persona or status (e.g. explorer, crashed, pruned); empty clears"),
     ("space", "pause / resume new experiments (running ones finish)"),
     ("ctrl+p", "command palette: every action by name"),

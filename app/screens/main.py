@@ -2,7 +2,7 @@
 
 It owns the layout, the tree model and what the panes show of it (the selected node's
 diff, log and loss curves, loaded from the run off the loop; the slots bar's figures come
-from `status.py`), and the keys that act on the search: space (pause), h (hint),
+from `status.py`), and the keys that act on the search: space (pause), h (hint), L (lessons),
 / (filter), ? (help), and the tree's node actions (prune, boost, re-run, export; done by
 `app/node_actions.py`). The app (`app/tui.py`) owns the search itself and routes the
 scheduler's messages here. See docs/ARCHITECTURE.md §7 The TUI.
@@ -28,6 +28,7 @@ from textual.widgets import Footer, Header
 from autoresearch_tui.app import node_actions
 from autoresearch_tui.app.bridge import LiveProgress
 from autoresearch_tui.app.screens.help import HelpScreen
+from autoresearch_tui.app.screens.lessons import LessonsScreen
 from autoresearch_tui.app.screens.prompt import PromptScreen
 from autoresearch_tui.app.screens.status import chart_series, slot_rows, totals_text
 from autoresearch_tui.app.widgets.node_pane import NodePane
@@ -51,6 +52,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "pause", "Pause"),
         Binding("h", "hint", "Hint"),
+        Binding("L", "lessons", "Lessons"),
         Binding("question_mark", "help", "Help"),
     ]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012  (typed by Textual, not ClassVar)
@@ -388,6 +390,29 @@ class MainScreen(Screen[None]):
             ),
             done,
         )
+
+    async def action_lessons(self) -> None:
+        """The lessons note (app/screens/lessons.py): editable when this process runs the
+        search, read-only while watching or once it stopped."""
+        research = self.research
+        if research.search is None or not research.reader.is_open:
+            self.notify("the search is not open yet", severity="warning")
+            return
+        note = await research.reader.lessons_note()
+        editable = not research.watching and not research.stopped and research.ready.is_set()
+
+        async def done(text: str | None) -> None:
+            if text is None or (search := research.need_search()) is None:
+                return
+            try:
+                await search.set_lessons(text)
+            except sqlite3.Error:
+                return  # state.db cannot be written: the search stopped and says so
+            self.notify("lessons note saved — the agents see it from their next proposal")
+
+        every = research.search.config.search.lessons_every
+        screen = LessonsScreen(note, every=every, editable=editable, id="lessons-screen")
+        self.app.push_screen(screen, done)
 
     async def action_pause(self) -> None:
         if (search := self.research.need_search()) is None:

@@ -72,7 +72,12 @@ def value(pattern: str, text: str) -> str:
     return match.group(1)
 
 
+LESSONS = "## What we have learned\n- deeper helps.\n\n## What is still open\n- warmup."
+
+
 def respond(request: Request) -> Reply:
+    if "research lead" in request.system:  # the lessons note, at 10 experiments
+        return Reply(LESSONS, usage=usage_for("deep"))
     persona = value(r"\[\[fake:(\w+)\]\]", request.system)
     parent = request.messages[0]["text"]  # the files of the parent, as prompted
     depth, warmup = int(value(r"^DEPTH = (\d+)$", parent)), value(r"^WARMUP = ([\d.]+)$", parent)
@@ -121,7 +126,8 @@ def workspace(path: Path, server: FakeLLMServer) -> Path:
         + (f'model = "local-llm"\nbase_url = "{server.url}/v1"\n' if backend == "openai-compatible" else "")
         for persona, backend in PERSONAS.items()
     )  # fmt: skip
-    toml = TOML.split("[[agents]]")[0] + agents
+    toml = TOML.split("[[agents]]")[0].replace("slots  = 2", 'slots  = 2\nlessons_agent = "deep"')
+    toml += agents
     train = TRAIN_PY.replace("import time\n", "import time\n" + ENV_DUMP)
     return make_workspace(path, train=train, toml=toml)
 
@@ -148,6 +154,8 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "garbled@anthropic: reply rejected 3 times" in out
+        # one line for the lessons note, written by lessons_agent at 10 experiments
+        assert "[info] lessons note written at 10 experiments by deep (" in out
         exchanges = list(server.exchanges)
     assert main(["status", str(ws), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)

@@ -22,9 +22,11 @@ from openai.types.shared import ReasoningEffort
 from synthetic import TRAIN_PY, train_request
 
 from autoresearch_tui.agents.backends import BUILDERS, AgentSetupError, make_backend
+from autoresearch_tui.agents.llm_anthropic import CACHE, task_blocks
+from autoresearch_tui.agents.prompt import PARENT_MARK
 from autoresearch_tui.agents.proposer import BACKENDS as ALL_BACKENDS
 from autoresearch_tui.agents.proposer import REASONING_EFFORTS, AgentSpec, Proposal, ProposalFailed
-from autoresearch_tui.agents.request import ProposalRequest, TriedChange
+from autoresearch_tui.agents.request import Memory, NodeResult, ProposalRequest, TriedChange
 
 GOOD = search_replace("train.py", "DEPTH = 8", "DEPTH = 9", "deeper: DEPTH 8 -> 9")
 NOT_COMPILING = search_replace("train.py", "DEPTH = 8", "DEPTH = = 9", "broken")
@@ -381,3 +383,49 @@ async def test_an_anthropic_auth_token_serves_when_there_is_no_api_key(
     server.script.append(Reply(GOOD))
     await propose(agent(server, "anthropic", tmp_path), request(tmp_path))
     assert server.requests[0].api_key == "oauth-token-for-the-test"
+
+
+def remembering_request(tmp_path: Path) -> ProposalRequest:
+    """A request with the tree's memory, so its task has a tree-wide part."""
+    base = NodeResult("n0000", "base", "", ("the base",), (), "done", 3.4, 3, None, "base")
+    memory = Memory(
+        spread=0.02, spread_runs=3, spread_commits=1, best=base, best_unconfirmed=None,
+        results=(base,), measured=1, constants=(), lineage=(base,), children=(), in_flight=(),
+    )  # fmt: skip
+    return replace(request(tmp_path), memory=memory)
+
+
+async def test_anthropic_caches_the_tasks_tree_wide_part_with_a_third_breakpoint(
+    server: FakeLLMServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    server.script.extend([Reply(NOT_COMPILING), Reply(GOOD)])  # a repair turn too
+    await propose(agent(server, "anthropic", tmp_path), remembering_request(tmp_path))
+    for sent in server.requests:
+        files, shared, rest = sent.body["messages"][0]["content"]
+        assert files["cache_control"] == shared["cache_control"] == {"type": "ephemeral"}
+        assert (
+            shared["text"].startswith("# The search so far") and PARENT_MARK not in shared["text"]
+        )
+        assert "n0000 base: 3.4000 (3 runs)" in shared["text"]
+        assert "cache_control" not in rest and rest["text"].startswith(PARENT_MARK)
+        assert "Your task" in rest["text"] and "Lineage of the parent n0000" in rest["text"]
+        marks = [b for b in sent.body["system"] if "cache_control" in b]
+        for message in sent.body["messages"]:
+            content = message["content"]
+            marks += (
+                [b for b in content if "cache_control" in b] if isinstance(content, list) else []
+            )
+        assert len(marks) == 3  # the API allows four
+    assert len(server.requests) == 2
+
+
+def test_a_task_without_a_tree_wide_part_stays_one_block(tmp_path: Path) -> None:
+    assert task_blocks("## Your task\nPropose a child.") == [
+        {"type": "text", "text": "## Your task\nPropose a child."}
+    ]
+    assert task_blocks(f"{PARENT_MARK}\n\n## Your task\nx") == [
+        {"type": "text", "text": f"{PARENT_MARK}\n\n## Your task\nx"}
+    ]
+    shared, rest = task_blocks(f"# The search so far\n\n{PARENT_MARK}\n\nrest")
+    assert shared == {"type": "text", "text": "# The search so far", "cache_control": CACHE}
+    assert rest == {"type": "text", "text": f"{PARENT_MARK}\n\nrest"}

@@ -7,8 +7,9 @@ from pathlib import Path
 import matplotlib.image
 
 from autoresearch_tui.app.cli import main as cli
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.snapshot import load_snapshot
+from autoresearch_tui.search.store import Store
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -46,3 +47,24 @@ def test_report_default_folder_and_no_run(workspace: Path, capsys) -> None:
     assert cli(["report", str(workspace)]) == 0
     folder = workspace / ".autoresearch" / "report"
     assert (folder / "report.md").is_file() and (folder / "progress.png").is_file()
+
+
+def test_report_shows_the_current_lessons_note(workspace: Path, tmp_path: Path) -> None:
+    assert cli(["run", str(workspace), "--headless", "--max-experiments", "2"]) == 0
+    out = tmp_path / "report"
+    assert cli(["report", str(workspace), "-o", str(out)]) == 0
+    assert "Lessons so far" not in (out / "report.md").read_text()  # none written yet
+    # the events search/lessons.py writes: a model's note, then the person's edit of it
+    store = Store(state_db_path(workspace))
+    note = "## What we have learned\n- LR 0.06 helped.\n\n## What is still open\n- DEPTH."
+    store.add_event("lessons", "", text="old", persona="architect", at=10, source="model")
+    store.add_event("lessons", "", text=note, persona="architect", at=10, source="user")
+    store.close()
+    assert cli(["report", str(workspace), "-o", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert (
+        "## Lessons so far\n\n_Written at 10 experiments by architect; edited by the person._"
+        in text
+    )
+    assert "### What we have learned\n- LR 0.06 helped." in text  # under the section's heading
+    assert "old" not in text.split("## Lessons so far")[1].split("\n## ")[0]

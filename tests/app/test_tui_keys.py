@@ -5,23 +5,30 @@ events table of state.db."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from synthetic import ScriptedProposer, until
+from textual.widgets import TextArea
 from tui_helpers import events, make_app, settle, stored_nodes, wait_for
 
+from autoresearch_tui.agents.prompt import build_task
 from autoresearch_tui.app.screens.confirm import ConfirmScreen
 from autoresearch_tui.app.screens.help import HelpScreen
+from autoresearch_tui.app.screens.lessons import LessonsScreen
 from autoresearch_tui.app.screens.prompt import PromptScreen
+from autoresearch_tui.app.tui import ResearchApp
 from autoresearch_tui.app.widgets.loss_chart import LossChart
 from autoresearch_tui.app.widgets.slots_bar import SlotsBar
+from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.scheduler import Scheduler
+from autoresearch_tui.search.slots import Slot
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
-
-    from autoresearch_tui.app.tui import ResearchApp
 
 SIZE = (120, 35)
 
@@ -330,3 +337,71 @@ async def test_after_the_search_stops_actions_say_so_and_export_still_works(
         await wait_for(pilot, patch.exists, what="the exported patch")
         assert app.is_running  # nothing raised into Textual
     assert events(workspace, "prune") == [] and events(workspace, "export") == []
+
+
+class WaitsForALessonsNote(ScriptedProposer):
+    """Every proposal after the first waits for the person's note: the ones in flight then
+    were built before it, the next one after it (one slot: at most two in flight)."""
+
+    app: ResearchApp
+    calls = 0
+
+    async def propose(self, request):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls >= 2:
+            lessons = self.app.search.parts().lessons
+            await until(lambda: lessons.current is not None, "the person's note", timeout=60)
+        return await super().propose(request)
+
+
+async def test_lessons_key_edits_the_note_the_next_prompt_sees(workspace: Path) -> None:
+    scripted = WaitsForALessonsNote(
+        [
+            [("LR = 0.04", "LR = 0.06")],
+            [("DEPTH = 8", "DEPTH = 10")],
+            [("WARMUP = 0.1", "WARMUP = 0.15")],
+            [('ACT = "relu"', 'ACT = "gelu"')],
+            [("USE_BIAS = False", "USE_BIAS = True")],
+        ]
+    )
+
+    def make_search(log: Callable[[str], None]) -> Scheduler:
+        config = load_config(workspace, check_clean=False)
+        search = dataclasses.replace(config.search, base_runs=1, confirm_runs=0, merge=False)
+        config = dataclasses.replace(config, search=search)
+        return Scheduler(config, [scripted], slots=[Slot("cpu0", threads=1)],
+                         max_experiments=6, exit_when_idle=False)  # fmt: skip
+
+    app = scripted.app = ResearchApp(make_search)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.ready.is_set())
+        await pilot.press("L")
+        await wait_for(pilot, lambda: isinstance(app.screen, LessonsScreen), what="the screen")
+        area = app.screen.query_one(TextArea)
+        assert area.text == "" and not area.read_only
+        await pilot.press(*"gelu helps", "ctrl+s")
+        await wait_for(pilot, lambda: events(workspace, "lessons"), what="the lessons event")
+        (event,) = events(workspace, "lessons")
+        assert (event["data"]["text"], event["data"]["source"]) == ("gelu helps", "user")
+        assert not isinstance(app.screen, LessonsScreen)
+        assert any("lessons note saved" in n for n in notes(app))
+        # the next proposal's prompt shows the person's note
+        await wait_for(pilot, lambda: len(scripted.requests) >= 4, what="the 4th proposal")
+        assert scripted.requests[0].lessons is None
+        later = [r for r in scripted.requests if r.lessons is not None]
+        assert later, "no proposal after the save carried the note"
+        task = build_task(later[0])
+        assert "## Lessons so far (written by the person at " in task and "\ngelu helps" in task
+        # it opens with the current note; escape leaves without saving
+        await pilot.press("L")
+        await wait_for(pilot, lambda: isinstance(app.screen, LessonsScreen), what="the screen")
+        assert app.screen.query_one(TextArea).text == "gelu helps"
+        await pilot.press("x", "escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, LessonsScreen)
+        assert len(events(workspace, "lessons")) == 1
+        # the command palette opens it too
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Lessons", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LessonsScreen), what="palette")

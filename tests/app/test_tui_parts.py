@@ -3,12 +3,13 @@ the demo workspace."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from synthetic import make_workspace
+from synthetic import TOML, make_workspace
 from tui_helpers import eventually, wait_for
 
 from autoresearch_tui.app.bridge import NodesChanged, ProgressTick, SearchBridge, SearchNotice
@@ -98,7 +99,8 @@ async def test_demo_workspace_is_prepared_in_a_worker(
         assert preset == "cpu"
         log("preparing data: 1/1")
         assert seen.wait(30), "the test never saw the app up while the demo was prepared"
-        return make_workspace(path)
+        run = json.dumps(workspace_module.run_command())  # as the built-in trainer's
+        return make_workspace(path, toml=TOML.replace('"python train.py"', run))
 
     monkeypatch.setattr(workspace_module, "init_workspace", fake_init)
     demo = tmp_path / "cache" / "demo"

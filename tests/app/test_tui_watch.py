@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual.widgets import TextArea
 from tui_helpers import events, make_app, stored_nodes, wait_db, wait_for
 
+from autoresearch_tui.app.screens.lessons import LessonsScreen
 from autoresearch_tui.app.widgets.slots_bar import SlotsBar
 from autoresearch_tui.search.config import state_db_path
 from autoresearch_tui.search.model import FINISHED
@@ -54,6 +56,15 @@ async def test_a_second_tui_watches_the_running_search_read_only(slow_workspace:
             await pilot.press("space")
             assert sum("read-only: pid" in n for n in notes(app)) == 2
             assert events(slow_workspace, "prune") == [] and events(slow_workspace, "pause") == []
+            # the lessons note is shown read-only: ctrl+s saves nothing
+            await pilot.press("L")
+            await wait_for(pilot, lambda: isinstance(app.screen, LessonsScreen), what="lessons")
+            assert app.screen.query_one(TextArea).read_only
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("read-only here" in n for n in notes(app)))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, LessonsScreen))
+            assert events(slow_workspace, "lessons") == []
             # export is read-only: it works
             for _ in range(len(app.model.rows)):
                 nid = app.tree_view.cursor_id

@@ -43,6 +43,18 @@ def test_reads_every_field(workspace: Path) -> None:
     assert cfg.target.metric_regex == "val_bpb: +([0-9.]+)"
     assert cfg.search.slots == 3 and cfg.search.max_cost_usd == 25 and cfg.search.cpu_threads == 1
     assert cfg.agents[0].backend == "anthropic" and cfg.agents[0].model == "claude-opus-4-6"
+    assert cfg.search.lessons_every == 10 and cfg.search.lessons_agent == ""  # the defaults
+
+
+def test_reads_the_lessons_settings(workspace: Path) -> None:
+    write(
+        workspace,
+        TOML.replace(
+            "slots  = 2", 'slots  = 2\nlessons_every = 0\nlessons_agent = "explorer"'
+        ).replace('backend = "mutator"', 'backend = "openai"'),
+    )
+    cfg = load_config(workspace)
+    assert cfg.search.lessons_every == 0 and cfg.search.lessons_agent == "explorer"
 
 
 def test_reads_the_reasoning_settings_and_leaves_them_off_by_default(workspace: Path) -> None:
@@ -193,6 +205,27 @@ def test_reads_the_reasoning_settings_and_leaves_them_off_by_default(workspace: 
         (
             lambda t: t.replace("slots  = 2", 'slots  = 2\nexecutor = "slurm"'),
             "executor 'slurm' is unknown — use local or ray",
+        ),
+        (
+            lambda t: t.replace("slots  = 2", "slots  = 2\nlessons_every = -1"),
+            "[search] lessons_every must be an integer >= 0",
+        ),
+        (
+            lambda t: t.replace("slots  = 2", 'slots  = 2\nlessons_every = "often"'),
+            "[search] lessons_every must be an integer >= 0",
+        ),
+        (
+            lambda t: t.replace("slots  = 2", "slots  = 2\nlessons_agent = 3"),
+            '[search] lessons_agent must be the persona of an [[agents]] entry, like "architect"',
+        ),
+        (
+            lambda t: t.replace("slots  = 2", 'slots  = 2\nlessons_agent = "sage"'),
+            "[search] lessons_agent 'sage' is no [[agents]] persona — use one of explorer",
+        ),
+        (
+            lambda t: t.replace("slots  = 2", 'slots  = 2\nlessons_agent = "explorer"'),
+            "[search] lessons_agent 'explorer' runs on mutator, which cannot write lessons — "
+            "name an agent on anthropic, openai, openai-compatible",
         ),
         (lambda t: t.replace("[target]", "[target"), "fix the TOML syntax"),
         (lambda t: t + "\nmetric_regex = 'no group'\n", "needs one group"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -29,7 +30,7 @@ EXPECTED_TOML = """\
 [target]
 editable  = ["train.py"]
 readonly  = ["prepare.py"]
-run       = "python train.py"
+run       = "{python} train.py"  # the interpreter autoresearch-tui is installed in
 metric    = "val_bpb"
 goal      = "min"
 timeout_s = {timeout}
@@ -89,7 +90,9 @@ def test_init_creates_a_committed_workspace(tmp_path: Path, no_git_identity: Non
         == "autoresearch <autoresearch@localhost>"
     )
     assert ".autoresearch/" in (ws / ".gitignore").read_text().splitlines()
-    assert (ws / "autoresearch.toml").read_text() == EXPECTED_TOML.format(timeout=240)
+    assert (ws / "autoresearch.toml").read_text() == EXPECTED_TOML.format(
+        python=sys.executable, timeout=240
+    )
     assert tomllib.loads((ws / "autoresearch.toml").read_text())["target"]["metric"] == "val_bpb"
     assert "val_bpb" in (ws / "program.md").read_text()
     assert lines == [f"Created workspace {ws} (preset cpu, dataset stdlib)"]
