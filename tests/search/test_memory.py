@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from synthetic import TRAIN_PY, InProcess, ScriptedProposer, set_knob
 
 from autoresearch_tui.agents.prompt import PARENT_MARK, build_prompt
@@ -144,6 +145,33 @@ def test_a_proposal_identical_to_a_node_is_sent_back_then_rejected_naming_it(
     assert [len(r.rejected) for r in asked[:3]] == [0, 1, 2]
     text = build_prompt(asked[2], "P", "B").task
     assert f"identical to {lr.id}'s" in text.split("## Your earlier proposals")[1]
+
+
+class PricedProposer(ScriptedProposer):
+    """Every proposal costs $0.40 in one model call."""
+
+    async def propose(self, request: ProposalRequest) -> Any:
+        from autoresearch_tui.agents.proposer import CallRecord
+
+        proposal = await super().propose(request)
+        proposal.calls = [CallRecord("scripted", "scripted", "m", cost_usd=0.40)]
+        return proposal
+
+
+def test_a_duplicate_is_not_asked_again_once_the_budget_is_spent(workspace: Path) -> None:
+    back = [("DEPTH = 12", "DEPTH = 8")]  # the LR node's files again
+    script = [[("LR = 0.04", "LR = 0.08")], [("DEPTH = 8", "DEPTH = 12")], back, back, back]
+    proposer = PricedProposer(script)
+    s = scheduler(workspace, [proposer], 6, policy=make_policy("ratchet"))
+    s.config = dataclasses.replace(
+        s.config, search=dataclasses.replace(s.config.search, max_cost_usd=1.0)
+    )
+    ran(s)
+    (failed,) = [n for n in s.tree if n.status == "failed"]
+    assert failed.reason.endswith("(not asked again: the cost budget is spent)")
+    # $0.80 recorded by two proposals, then the duplicate's $0.40 reaches $1.00: no re-ask.
+    assert len([r for r in proposer.requests if r.parent_id == failed.parent]) == 1
+    assert s.cost_usd == pytest.approx(1.20)
 
 
 def test_whitespace_does_not_make_a_change_new() -> None:
