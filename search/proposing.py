@@ -124,6 +124,11 @@ class Proposing:
             self.latencies.append(time.monotonic() - start)
             await self._accept(node, parent, proposal, files)
             self.personas.succeeded(label)
+        except DuplicateProposal as exc:
+            # The failed node keeps the change's description, so the next request from
+            # this parent lists it as tried (a seeded mutator would draw it again).
+            node.description = exc.description
+            await self.failed(node, label, exc.reason, exc.reply, exc.calls)
         except ProposalFailed as exc:
             await self.failed(node, label, exc.reason, exc.reply, exc.calls)
         except asyncio.CancelledError:
@@ -149,11 +154,12 @@ class Proposing:
                 proposal.calls = calls
                 return proposal
             except DuplicateProposal as exc:
+                exc.calls = calls
                 if attempt == DUPLICATE_RETRIES or request.worktree is not None:
-                    raise ProposalFailed(exc.reason, reply=exc.reply, calls=calls) from None
+                    raise
                 if self.over_budget(calls):
-                    reason = f"{exc.reason} (not asked again: the cost budget is spent)"
-                    raise ProposalFailed(reason, reply=exc.reply, calls=calls) from None
+                    exc.reason += " (not asked again: the cost budget is spent)"
+                    raise
                 request = dataclasses.replace(
                     request,
                     rejected=[*request.rejected, exc.reason],

@@ -1,6 +1,12 @@
 """`autoresearch-tui bench search`: search policies side by side, over many seeds.
 
-Every policy gets the same experiment budget, slots and agents. Two suites:
+Every policy gets the same experiment budget, slots and agents (`--agents`), except the
+`+reader` variants, which bring their own: the scripted reader model
+(app/bench/reader.py) behind the real `openai-compatible` backend, with the prompt's
+results sections (`best-first+reader`, `ratchet+reader`) or without them
+(`best-first+reader-blind`); the printout then ends with the reader's figures (reader
+vs blind per landscape, and how soon best-first with the reader reaches the ratchet's
+final best). Two suites:
 
 * `landscapes` (default): synthetic targets whose true metric is a known function of
   the editable constants (app/bench/landscapes.py). It runs the real scheduler,
@@ -40,7 +46,7 @@ from pathlib import Path
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES
 from autoresearch_tui.app.bench.search_cpu import main_cpu_train
 from autoresearch_tui.app.bench.search_runs import VARIANTS, run_landscape
-from autoresearch_tui.app.bench.search_scores import plot, score, summary, table
+from autoresearch_tui.app.bench.search_scores import plot, reader_summary, score, summary, table
 
 DEFAULT_POLICIES = "ratchet,best-first,uct"
 
@@ -55,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", default=DEFAULT_POLICIES, help=f"of {', '.join(VARIANTS)}")
     p.add_argument("--landscapes", default=",".join(LANDSCAPES))
     p.add_argument("--agents", default="explorer@mutator",
-                   help="persona@mutator,...; `placebo` edits only SEED and LOG_EVERY")  # fmt: skip
+                   help="persona@mutator,...; `placebo` edits only SEED and LOG_EVERY; "
+                        "persona@reader (or @reader-blind): the scripted reader model "
+                        "(the +reader policies bring their own)")  # fmt: skip
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--png", type=Path, default=Path("bench-search.png"))
     p.add_argument("--json", type=Path, default=None, help="also write every trace here")
@@ -100,6 +108,9 @@ def main(argv: list[str]) -> int:
     print(table(rows, args.experiments))
     print()
     print(summary(rows, args.experiments))
+    if readers := reader_summary(rows, args.experiments):
+        print()
+        print(readers)
     plot(
         traces,
         args.experiments,

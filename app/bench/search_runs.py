@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoresearch_tui.agents.backends import NO_KEY_NEEDED
+from autoresearch_tui.agents.llm_openai import OpenAIChatProposer
 from autoresearch_tui.agents.mutator import Mutator, apply_changes, describe, find_constants
 from autoresearch_tui.agents.mutator import mutate_value as mutate
 from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed, Proposer
 from autoresearch_tui.agents.request import ProposalRequest
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES, Landscape, read_constants
+from autoresearch_tui.app.bench.reader import shared_server
 from autoresearch_tui.search.config import Config, load_config, parse_agents
 from autoresearch_tui.search.events import Event, NodeChanged
 from autoresearch_tui.search.executor import Job, RunResult
@@ -44,13 +47,17 @@ class Variant:
     policy: str
     settings: dict[str, Any] = field(default_factory=dict)  # SearchConfig fields
     options: dict[str, float] = field(default_factory=dict)  # policy constructor options
+    agents: str | None = None  # its own `--agents` (None: the command line's)
 
+
+RATCHET: dict[str, Any] = {"base_runs": 1, "confirm_runs": 0, "merge": False}
+READERS = ("reader", "reader-blind")  # `persona@reader`: the scripted reader model
 
 VARIANTS: dict[str, Variant] = {
     v.label: v
     for v in (
         # autoresearch exactly: sequential, greedy, no noise control, no merges.
-        Variant("ratchet", "ratchet", {"base_runs": 1, "confirm_runs": 0, "merge": False}),
+        Variant("ratchet", "ratchet", RATCHET),
         Variant("best-first", "best-first"),
         Variant("uct", "uct"),
         Variant("best-first+bandit", "best-first", {"bandit": True}),
@@ -58,6 +65,10 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "best-first-plain", "best-first", {"base_runs": 1, "confirm_runs": 0, "merge": False}
         ),
+        # the scripted reader model (app/bench/reader.py), with and without the results
+        Variant("best-first+reader", "best-first", agents="explorer@reader"),
+        Variant("best-first+reader-blind", "best-first", agents="explorer@reader-blind"),
+        Variant("ratchet+reader", "ratchet", RATCHET, agents="explorer@reader"),
     )
 }
 TOML = """\
@@ -100,10 +111,25 @@ class Placebo:
         raise ProposalFailed("placebo: nothing left to try")
 
 
-def build_agents(spec: str) -> list[Proposer]:
-    """`explorer@mutator,placebo@mutator`: `placebo` is the bench-only noise chaser."""
+def _reader(persona: str, model: str, workspace: Path) -> Proposer:
+    """A real `openai-compatible` proposer talking to this process's reader server."""
+    url = shared_server().url
+    spec = AgentSpec(persona, backend="openai-compatible", model=model, base_url=url)
+    return OpenAIChatProposer(spec, workspace, api_key=NO_KEY_NEEDED, base_url=url)
+
+
+def build_agents(spec: str, workspace: Path | None = None) -> list[Proposer]:
+    """`explorer@mutator,placebo@mutator,explorer@reader`: `placebo` is the bench-only
+    noise chaser; `@reader` and `@reader-blind` the scripted reader model."""
     agents: list[Proposer] = []
-    for s in parse_agents(spec):
+    plain = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        persona, _, backend = item.partition("@")
+        if backend in READERS:
+            agents.append(_reader(persona, backend, workspace or Path.cwd()))
+        else:
+            plain.append(item)
+    for s in parse_agents(",".join(plain)) if plain else []:
         agents.append(Placebo(s) if s.persona == "placebo" else Mutator(s))
     return agents
 
@@ -128,8 +154,15 @@ def make_landscape_workspace(path: Path, landscape: Landscape) -> Path:
 
 
 def bench_config(config: Config, variant: Variant, seed: int) -> Config:
+    """The variant's [search] settings; no lessons notes (a model-written note is no
+    part of a policy's comparison, and the scripted reader would only echo the table)."""
     search = dataclasses.replace(
-        config.search, policy=variant.policy, seed=seed, max_cost_usd=0.0, **variant.settings
+        config.search,
+        policy=variant.policy,
+        seed=seed,
+        max_cost_usd=0.0,
+        lessons_every=0,
+        **variant.settings,
     )
     return dataclasses.replace(config, search=search)
 
@@ -282,7 +315,7 @@ def run_landscape(
         options = {**policy_options(variant.policy, config.search), **variant.options}
         scheduler = Scheduler(
             config,
-            build_agents(agents),
+            build_agents(variant.agents or agents, ws),
             policy=make_policy(variant.policy, **options),
             slots=executor.slots(slots),
             max_experiments=experiments - (config.search.base_runs - 1),

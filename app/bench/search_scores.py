@@ -16,6 +16,8 @@ from pathlib import Path
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES
 from autoresearch_tui.app.bench.search_runs import VARIANTS, Trace
 
+READER, BLIND = "best-first+reader", "best-first+reader-blind"
+
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
     if len(values) == 1:
@@ -158,6 +160,48 @@ def summary(rows: list[Row], experiments: int) -> str:
     return "\n".join(out)
 
 
+def reader_summary(rows: list[Row], experiments: int) -> str:
+    """The reader benchmark's two figures (issue 12): per landscape, the median final
+    true best of best-first with the reader vs the same reader with the results hidden,
+    and whether best-first with the reader reaches the ratchet's final best (same seed)
+    in at most half of the experiments. "" when the rows hold neither comparison."""
+    by = {(r.landscape, r.variant): r for r in rows}
+    landscapes = list(dict.fromkeys(r.landscape for r in rows))
+    out = []
+    pairs = [(ls, by.get((ls, READER)), by.get((ls, BLIND))) for ls in landscapes]
+    both = [(ls, a, b) for ls, a, b in pairs if a is not None and b is not None]
+    if both:
+        lower = sum(1 for _, a, b in both if a.final[1] < b.final[1])
+        out.append(
+            f"reader vs reader-blind (median final true best, best-first): lower on {lower} of "
+            f"{len(both)} landscapes (target: at least 3 of 4)"
+        )
+        out += [
+            f"  {ls}: reader {a.final[1]:.4f}, blind {b.final[1]:.4f} "
+            f"({'lower' if a.final[1] < b.final[1] else 'not lower'})"
+            for ls, a, b in both
+        ]
+    reach_rows = [
+        (ls, by[(ls, READER)]) for ls in landscapes if (ls, READER) in by and (ls, "ratchet") in by
+    ]
+    if reach_rows:
+        half = experiments / 2
+        hits = sum(1 for _, r in reach_rows if r.reach_median <= half)
+        out.append(
+            f"best-first+reader reaches the ratchet's final best (same seed; median over seeds) "
+            f"in <= 50% of the {experiments} experiments on {hits} of {len(reach_rows)} landscapes"
+        )
+        for ls, r in reach_rows:
+            share = (
+                f"{r.reach_median:.0f} experiments ({100 * r.reach_median / experiments:.0f}%)"
+                if math.isfinite(r.reach_median)
+                else f"not reached (in {r.reached}/{r.seeds} seeds)"
+            )
+            verdict = "yes" if r.reach_median <= half else "no"
+            out.append(f"  {ls}: {share}, reached in {r.reached}/{r.seeds} seeds: {verdict}")
+    return "\n".join(out)
+
+
 def plot(traces: list[Trace], experiments: int, path: Path, title: str) -> None:
     import matplotlib
 
@@ -170,7 +214,8 @@ def plot(traces: list[Trace], experiments: int, path: Path, title: str) -> None:
     rows = math.ceil(len(landscapes) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.0 * rows), squeeze=False)
     colors = {"ratchet": "#d62728", "best-first": "#1f77b4", "uct": "#2ca02c",
-              "best-first+bandit": "#9467bd", "best-first-plain": "#8c564b"}  # fmt: skip
+              "best-first+bandit": "#9467bd", "best-first-plain": "#8c564b",
+              READER: "#ff7f0e", BLIND: "#7f7f7f", "ratchet+reader": "#e377c2"}  # fmt: skip
     xs = list(range(1, experiments + 1))
     for ax, ls in zip(axes.flat, landscapes, strict=False):
         for v in variants:

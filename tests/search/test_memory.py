@@ -145,6 +145,14 @@ def test_a_proposal_identical_to_a_node_is_sent_back_then_rejected_naming_it(
     assert [len(r.rejected) for r in asked[:3]] == [0, 1, 2]
     text = build_prompt(asked[2], "P", "B").task
     assert f"identical to {lr.id}'s" in text.split("## Your earlier proposals")[1]
+    # The failed node keeps the change, so later requests from that parent list it as
+    # tried (a seeded mutator would otherwise draw it again and again).
+    assert failed.description == "DEPTH = 12 -> DEPTH = 8"
+    later = [r for r in proposer.requests[proposer.requests.index(asked[2]) + 1 :]]
+    assert later and all(
+        failed.description in r.tried_descriptions for r in later if r.parent_id == failed.parent
+    )
+    assert any(r.parent_id == failed.parent for r in later)
 
 
 class PricedProposer(ScriptedProposer):

@@ -1,0 +1,198 @@
+"""The scripted reader model (app/bench/reader.py): what it reads in a real prompt, what
+it chooses, the real openai SDK and backend talking to its server, and a short bench
+search with it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import openai
+import pytest
+
+from autoresearch_tui.agents.llm_openai import OpenAIChatProposer
+from autoresearch_tui.agents.prompt import build_prompt
+from autoresearch_tui.agents.proposer import AgentSpec
+from autoresearch_tui.agents.request import (
+    ConstantTrial,
+    InFlight,
+    Memory,
+    NodeResult,
+    ProposalRequest,
+)
+from autoresearch_tui.app.bench import reader
+from autoresearch_tui.app.bench.landscapes import LANDSCAPES
+from autoresearch_tui.app.bench.reader_parse import RESULTS, TABLE, hide, read
+from autoresearch_tui.app.bench.search_runs import run_landscape
+
+ADDITIVE = LANDSCAPES["additive"].train_py()
+
+
+@pytest.fixture(scope="module")
+def searched() -> tuple[object, list[tuple[str, list[dict[str, str]]]]]:
+    """A real bench search with best-first and the reader (1 seed, 10 experiments), and
+    the chats its reader server answered."""
+    server = reader.shared_server()
+    server.keep, server.prompts = 200, []
+    trace = run_landscape("additive", "best-first+reader", 0, 10, 2, "explorer@mutator")
+    prompts, server.keep, server.prompts = server.prompts, 0, []
+    return trace, prompts
+
+
+def user_text(chat: list[dict[str, str]]) -> str:
+    return next(m["content"] for m in chat if m["role"] == "user")
+
+
+def description(answer: str) -> str:
+    return re.search(r"^DESCRIPTION: (.*)$", answer, re.M).group(1)  # type: ignore[union-attr]
+
+
+def test_a_search_with_the_reader_finishes_and_reads_its_results(searched) -> None:
+    trace, prompts = searched
+    assert len(trace.best_true) == 10
+    assert trace.best_true[-1] < trace.base_true  # it found a real gain
+    improve = [user_text(c) for _, c in prompts if "Propose one child" in user_text(c)]
+    assert any(RESULTS in text and TABLE in text for text in improve)
+
+
+def test_it_reads_a_real_prompt(searched) -> None:
+    _, prompts = searched
+    text = next(
+        user_text(c)
+        for _, c in reversed(prompts)
+        if TABLE in user_text(c) and "Propose" in user_text(c)
+    )
+    view = read(text)
+    parent = re.search(r"editable files \(node (n\d+)\)", text).group(1)  # type: ignore[union-attr]
+    assert view.parent_id == parent and view.path == "train.py"
+    assert "MATRIX_LR =" in view.source and "# The search so far" not in view.source
+    assert view.spread is not None and view.spread > 0
+    assert view.lineage[0] == "n0000" and view.lineage[-1] == parent
+    listed = set(re.findall(r"^- (n\d+) \[", text.split(TABLE)[0], re.M))
+    assert listed and listed <= set(view.experiments)
+    names = {c.name for e in view.experiments.values() for c in e.changes}
+    assert names and names <= set(re.findall(r"^([A-Z_]+) =", ADDITIVE, re.M))
+    assert view.trials and {t.name for t in view.trials} <= names
+    blind = read(hide(text))
+    assert not blind.trials and RESULTS not in hide(text) and TABLE not in hide(text)
+    assert set(blind.experiments) == set(blind.lineage[1:]) | set(blind.children)
+
+
+def result(node, parent, text, delta, verdict="confirmed better", mean=1.0, runs=2):
+    """One experiment as search/memory.py reports it (its change stated in `text`)."""
+    return NodeResult(node, "explorer", parent, (text,), (), "done", mean, runs, delta, verdict)
+
+
+BASE = NodeResult("n0000", "base", "", ("the base",), (), "done", 1.07, 3, None, "base")
+
+
+def prompt(
+    source: str = ADDITIVE,
+    parent: str = "n0000",
+    results: tuple[NodeResult, ...] = (),
+    trials: tuple[ConstantTrial, ...] = (),
+    lineage: tuple[NodeResult, ...] = (BASE,),
+    children: tuple[NodeResult, ...] = (),
+    in_flight: tuple[InFlight, ...] = (),
+) -> list[dict[str, str]]:
+    """The chat an `openai-compatible` persona sends, built by agents/prompt.py."""
+    memory = Memory(
+        spread=0.005, spread_runs=3, spread_commits=1, best=BASE, best_unconfirmed=None,
+        results=(BASE, *results), measured=1 + len(results), constants=trials,
+        lineage=lineage, children=children, in_flight=in_flight,
+    )  # fmt: skip
+    request = ProposalRequest(
+        workspace=Path("."), parent_id=parent, parent_files={"train.py": source},
+        editable=["train.py"], metric="val_bpb", goal="min", seed=0, memory=memory,
+    )  # fmt: skip
+    p = build_prompt(request, "# additive", "explore")
+    return [
+        {"role": "system", "content": p.system},
+        {"role": "user", "content": f"{p.files}\n\n{p.task}"},
+    ]
+
+
+def moved(source: str, **values: object) -> str:
+    for name, v in values.items():
+        source = re.sub(rf"^{name} = .*$", f"{name} = {v!r}", source, flags=re.M)
+    return source
+
+
+def test_it_continues_a_direction_that_helped() -> None:
+    up = result("n0003", "n0000", "MATRIX_LR 0.04 -> 0.06", -0.02, mean=1.05)
+    chat = prompt(moved(ADDITIVE, MATRIX_LR=0.06), "n0003", (up,), lineage=(BASE, up))
+    assert description(reader.answer(chat, "reader")) in (
+        "MATRIX_LR 0.06 -> 0.09",
+        "MATRIX_LR 0.06 -> 0.12",
+    )
+
+
+def test_it_reverses_a_direction_that_hurt() -> None:
+    worse = result("n0003", "n0000", "MATRIX_LR 0.04 -> 0.08", +0.03, "worse", 1.1)
+    chat = prompt(results=(worse,), children=(worse,))
+    assert description(reader.answer(chat, "reader")) in (
+        "MATRIX_LR 0.04 -> 0.02",
+        "MATRIX_LR 0.04 -> 0.0268",
+    )
+
+
+def test_it_skips_what_was_tried_from_the_parent_or_is_in_flight() -> None:
+    up = result("n0003", "n0000", "MATRIX_LR 0.04 -> 0.06", -0.02, mean=1.05)
+    tried = result("n0004", "n0003", "MATRIX_LR 0.06 -> 0.09", -0.001, "within noise", runs=1)
+    flying = InFlight("n0005", "explorer", "n0003", "running", "MATRIX_LR 0.06 -> 0.12")
+    chat = prompt(
+        moved(ADDITIVE, MATRIX_LR=0.06), "n0003", (up, tried), lineage=(BASE, up),
+        children=(tried,), in_flight=(flying,),
+    )  # fmt: skip
+    chosen = description(reader.answer(chat, "reader"))
+    assert chosen not in ("MATRIX_LR 0.06 -> 0.09", "MATRIX_LR 0.06 -> 0.12")
+    # ... and with nothing tried from it, the same reader does continue that direction
+    free = prompt(moved(ADDITIVE, MATRIX_LR=0.06), "n0003", (up,), lineage=(BASE, up))
+    assert description(reader.answer(free, "reader")).startswith("MATRIX_LR 0.06 -> ")
+
+
+def test_the_blind_reader_ignores_the_results_and_the_table() -> None:
+    # a gain found on another branch: only the results section and the table show it
+    far = result("n0003", "n0000", "WEIGHT_DECAY 0.1 -> 0.05", -0.03, mean=1.04, runs=1)
+    trial = ConstantTrial("WEIGHT_DECAY", "0.1", "0.05", 1, 1, -0.03, 0, "✓?")
+    chat = prompt(results=(far,), trials=(trial,))
+    chosen = description(reader.answer(chat, "reader"))
+    assert chosen.startswith("WEIGHT_DECAY 0.1 -> 0.0")  # down, as on the other branch
+    view = read(hide(user_text(chat)))
+    assert not view.experiments and not view.trials
+    blind = description(reader.answer(chat, "reader-blind"))
+    assert blind == description(reader.answer(prompt(), "reader-blind"))  # as if never shown
+
+
+def test_the_openai_sdk_and_backend_talk_to_the_reader_server(tmp_path: Path) -> None:
+    server = reader.ReaderServer()
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="not-needed", max_retries=0)
+        chat = prompt()
+        response = client.chat.completions.create(model="reader", messages=chat)  # type: ignore[arg-type]
+        text = response.choices[0].message.content or ""
+        assert "DESCRIPTION: " in text and "<<<<<<< SEARCH" in text and ">>>>>>> REPLACE" in text
+        chars = sum(len(m["content"]) for m in chat)
+        assert response.usage is not None and response.usage.prompt_tokens == chars // 4
+        with pytest.raises(openai.NotFoundError, match="no model 'gpt-4o'"):
+            client.chat.completions.create(model="gpt-4o", messages=chat)  # type: ignore[arg-type]
+        # the real backend: its prompt, the reader's reply, the edit parser
+        spec = AgentSpec(
+            "explorer", backend="openai-compatible", model="reader", base_url=server.url
+        )
+        proposer = OpenAIChatProposer(spec, tmp_path, api_key="not-needed", base_url=server.url)
+        (tmp_path / "program.md").write_text("# additive\n")
+        request = ProposalRequest(
+            workspace=tmp_path, parent_id="n0000", parent_files={"train.py": ADDITIVE},
+            editable=["train.py"], metric="val_bpb", goal="min", seed=0,
+        )  # fmt: skip
+        proposal = asyncio.run(proposer.propose(request))
+        name, old, new = re.match(r"(\w+) (\S+) -> (\S+)$", proposal.description).groups()  # type: ignore[union-attr]
+        assert f"{name} = {old}" in ADDITIVE.replace("'", '"') or f"{name} = {old}" in ADDITIVE
+        assert f"{name} = {new}" in proposal.files["train.py"].replace("'", '"') or (
+            f"{name} = {new}" in proposal.files["train.py"]
+        )
+        assert proposal.calls and proposal.calls[0].input_tokens > 0
+    finally:
+        server.close()
