@@ -76,7 +76,7 @@ LESSONS = "## What we have learned\n- deeper helps.\n\n## What is still open\n- 
 
 
 def respond(request: Request) -> Reply:
-    if "research lead" in request.system:  # the lessons note, at 10 experiments
+    if "research lead" in request.system:  # the lessons note, at 5 experiments
         return Reply(LESSONS, usage=usage_for("deep"))
     persona = value(r"\[\[fake:(\w+)\]\]", request.system)
     parent = request.messages[0]["text"]  # the files of the parent, as prompted
@@ -126,7 +126,9 @@ def workspace(path: Path, server: FakeLLMServer) -> Path:
         + (f'model = "local-llm"\nbase_url = "{server.url}/v1"\n' if backend == "openai-compatible" else "")
         for persona, backend in PERSONAS.items()
     )  # fmt: skip
-    toml = TOML.split("[[agents]]")[0].replace("slots  = 2", 'slots  = 2\nlessons_agent = "deep"')
+    toml = TOML.split("[[agents]]")[0].replace(
+        "slots  = 2", 'slots  = 2\nlessons_agent = "deep"\nlessons_every = 5'
+    )
     toml += agents
     train = TRAIN_PY.replace("import time\n", "import time\n" + ENV_DUMP)
     return make_workspace(path, train=train, toml=toml)
@@ -154,8 +156,9 @@ def test_headless_run_with_every_proposal_from_the_fake_server(
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "garbled@anthropic: reply rejected 3 times" in out
-        # one line for the lessons note, written by lessons_agent at 10 experiments
-        assert "[info] lessons note written at 10 experiments by deep (" in out
+        # one line for the lessons note, written by lessons_agent at 5 experiments (how
+        # many the run ends with depends on re-runs and failed proposals: 10 is not sure)
+        assert "[info] lessons note written at 5 experiments by deep (" in out
         exchanges = list(server.exchanges)
     assert main(["status", str(ws), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
