@@ -38,12 +38,14 @@ def facts_of(files: Mapping[str, str]) -> CommitFacts:
 
 def read_facts(git: FileReader, commits: list[str], editable: list[str]) -> dict[str, CommitFacts]:
     """On the git thread: the facts of each commit (one that cannot be read is left out,
-    so it is tried again next time)."""
+    so it is tried again next time). CPython 3.11's `ast` is not thread-safe: a parse
+    racing one on another thread can raise SystemError ("AST constructor recursion depth
+    mismatch"); that commit is left out and read again later."""
     found: dict[str, CommitFacts] = {}
     for commit in commits:
         try:
             found[commit] = facts_of(git.read_files(commit, editable))
-        except (KeyError, ValueError, OSError):
+        except (KeyError, ValueError, OSError, SystemError):
             continue
     return found
 
