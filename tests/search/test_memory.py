@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import random
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -239,17 +238,15 @@ def synthetic_tree(size: int) -> tuple[Tree, FactsCache]:
     return tree, facts
 
 
-def test_compression_keeps_the_lineage_and_the_best_and_stays_fast() -> None:
+def test_compression_keeps_the_lineage_and_the_best() -> None:
     tree, facts = synthetic_tree(1000)
     deepest = max(tree, key=lambda n: len(tree.lineage(n.id)) if n.status == "done" else 0)
-    start = time.perf_counter()
     memory = build_memory(tree, facts, deepest.id)
     task = build_prompt(
         ProposalRequest(workspace=Path("."), parent_id=deepest.id, parent_files={},
                         editable=["train.py"], metric="val_bpb", goal="min", seed=0,
                         memory=memory), "P", "B",
     ).task  # fmt: skip
-    assert time.perf_counter() - start < 2.0
     assert memory.measured > MAX_LISTED >= len(memory.results) - 40
     listed = {r.node_id for r in memory.results}
     best = tree.best()
@@ -258,3 +255,8 @@ def test_compression_keeps_the_lineage_and_the_best_and_stays_fast() -> None:
     assert f"{memory.measured - len(memory.results)} more experiments not listed" in task
     assert {f"crashed: {reason}" for reason in CRASHES} <= {r.verdict for r in memory.results}
     assert "- LR: " in task and "- DEPTH: " in task and len(task) < 60_000
+    # The lineage section is the path already: each ancestor shows its own change only.
+    lineage = task.split("## Lineage of the parent")[1].split("\n## ")[0].splitlines()[1:]
+    assert len(lineage) == len(memory.lineage) > 3
+    assert all(" > " not in line for line in lineage)
+    assert any(" > " in line for line in task.split(PARENT_MARK)[0].splitlines())
