@@ -27,15 +27,12 @@ def _runs(count: int) -> str:
     return f"{count} run{'s' if count != 1 else ''}"
 
 
-def result_line(r: NodeResult, own_only: bool = False) -> str:
-    """One experiment: id, persona, path and constants, mean and runs, delta, verdict.
-    `own_only`: its own change without its ancestors' (where the section around it is
-    the path already: the parent's lineage, the parent's children)."""
+def result_line(r: NodeResult) -> str:
+    """One experiment: id, persona, path and constants, mean and runs, delta, verdict."""
     if not r.parent_id:
         return f"- {r.node_id} base: {fmt_metric(r.mean)} ({_runs(r.runs)})"
     constants = f" {{{', '.join(r.constants)}}}" if r.constants else ""
-    path = r.path[-1:] if own_only else r.path
-    head = f"- {r.node_id} [{r.persona}] <{r.parent_id}: {' > '.join(path)}{constants}: "
+    head = f"- {r.node_id} [{r.persona}] <{r.parent_id}: {' > '.join(r.path)}{constants}: "
     pruned = " (pruned)" if r.pruned else ""
     if r.mean is None:
         return f"{head}{r.verdict}{pruned}"
@@ -144,11 +141,11 @@ def parent_part(memory: Memory, parent_id: str) -> list[str]:
         )
     parts.append(
         f"## Lineage of the parent {parent_id} (base -> parent)\n"
-        + "\n".join(result_line(r, own_only=True) for r in memory.lineage)
+        + "\n".join(result_line(r) for r in memory.lineage)
     )
     if memory.children:
         parts.append(
             f"## Already tried from {parent_id} (do not repeat them)\n"
-            + "\n".join(result_line(r, own_only=True) for r in memory.children)
+            + "\n".join(result_line(r) for r in memory.children)
         )
     return parts
