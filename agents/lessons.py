@@ -50,10 +50,6 @@ def trim_words(text: str, limit: int = MAX_WORDS) -> str:
     return text[: words[limit - 1].end()] + " …"
 
 
-def word_count(text: str) -> int:
-    return len(text.split())
-
-
 def _previous(note: LessonsNote | None) -> list[str]:
     if note is None or not note.text.strip():
         return ["## The previous lessons note\n(none yet: this is the first)"]

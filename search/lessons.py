@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from autoresearch_tui.agents.proposer import CallRecord, LessonsWriter, ProposalFailed
 from autoresearch_tui.agents.request import LessonsNote, LessonsRequest
 from autoresearch_tui.search.commit_facts import FactsCache, read_facts
-from autoresearch_tui.search.memory import build_memory
-from autoresearch_tui.search.model import FINISHED, ROOT_ID
+from autoresearch_tui.search.memory import build_memory, measured_experiments
+from autoresearch_tui.search.model import ROOT_ID
 from autoresearch_tui.search.personas import Personas
 from autoresearch_tui.search.tree import Tree
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def experiments(tree: Tree) -> int:
     """Measured experiments, counted as the results section counts them."""
-    return sum(1 for n in tree if n.kind != "rerun" and n.status in FINISHED)
+    return len(measured_experiments(tree))
 
 
 def words(text: str) -> int:

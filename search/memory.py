@@ -181,15 +181,21 @@ def spread_runs(tree: Tree) -> tuple[int, int]:
     return sum(len(g) for g in groups), len(groups)
 
 
+def measured_experiments(tree: Tree) -> list[Node]:
+    """The experiments that ran, by id: re-runs and calibration runs are samples of their
+    node, not experiments (what the results section lists and the lessons note counts)."""
+    return sorted(
+        (n for n in tree if n.kind != "rerun" and n.status in FINISHED),
+        key=lambda n: node_index(n.id),
+    )
+
+
 def build_memory(tree: Tree, facts: FactsCache, parent_id: str, exclude: str = "") -> Memory:
     """What the tree knows, for a proposal of a child of `parent_id` (`exclude`: the
     proposal itself, left out of the proposals in flight)."""
     spread = tree.noise_spread()
     builder = _Builder(tree, facts, spread)
-    experiments = sorted(
-        (n for n in tree if n.kind != "rerun" and n.status in FINISHED),
-        key=lambda n: node_index(n.id),
-    )
+    experiments = measured_experiments(tree)
     results = [builder.result(n) for n in experiments]
     best, leader = tree.best(confirmed=True), tree.best()
     runs, commits = spread_runs(tree)

@@ -59,12 +59,19 @@ def group_alive(pgid: int) -> bool:
         return True  # no /proc: the signal test is all there is
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            state, _, group = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
+            state, group = _state_and_group(proc)
+        except (OSError, ValueError, IndexError):
             continue
-        if int(group) == pgid and state != "Z":
+        if group == pgid and state != "Z":
             return True
     return False
+
+
+def _state_and_group(proc: Path) -> tuple[str, int]:
+    """A /proc/<pid> entry's state letter and process group (after the `(comm)` field,
+    which may hold spaces and parentheses)."""
+    state, _ppid, group = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+    return state, int(group)
 
 
 def marked_groups(marker: str) -> set[int]:
@@ -75,7 +82,7 @@ def marked_groups(marker: str) -> set[int]:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if needle in b"\0" + (proc / "environ").read_bytes() + b"\0":
-                groups.add(int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]))
+                groups.add(_state_and_group(proc)[1])
         except (OSError, ValueError, IndexError):
             continue
     groups.discard(os.getpgrp())
