@@ -23,11 +23,18 @@ from pathlib import Path
 PRESETS: tuple[str, ...] = ("cpu", "gpu")
 DATASETS: tuple[str, ...] = ("stdlib", "climbmix", "tinystories")
 
-# The template files carry the cpu preset; other presets rewrite these constants.
+# The template files carry the cpu preset (a budget in tokens, so a seed repeats its
+# value on a loaded machine); other presets rewrite these constants.
 PRESET_CONSTANTS: dict[str, dict[str, dict[str, int | float | str | bool]]] = {
     "cpu": {"prepare.py": {}, "train.py": {}},
-    "gpu": {  # autoresearch's defaults
-        "prepare.py": {"TIME_BUDGET": 300, "MAX_SEQ_LEN": 2048, "EVAL_TOKENS": 20971520},
+    "gpu": {  # autoresearch's defaults: a budget in seconds
+        "prepare.py": {
+            "TOKEN_BUDGET": 0,
+            "TIME_BUDGET": 300,
+            "CPU_THREADS": 0,
+            "MAX_SEQ_LEN": 2048,
+            "EVAL_TOKENS": 20971520,
+        },
         "train.py": {
             "DEPTH": 8,
             "ASPECT_RATIO": 64,
@@ -44,6 +51,9 @@ PRESET_CONSTANTS: dict[str, dict[str, dict[str, int | float | str | bool]]] = {
     },
 }
 DATASET_VOCAB: dict[str, int] = {"stdlib": 257, "climbmix": 8192, "tinystories": 8192}
+# Training tokens per second of the cpu preset on an idle 2-core machine (README): the
+# run's timeout is sized from it, with room for a loaded or a slower machine.
+CPU_TOKENS_PER_S = 6000
 
 GITIGNORE = ".autoresearch/\n__pycache__/\n*.pyc\nrun.log\nresults.tsv\n"
 
@@ -112,26 +122,32 @@ def set_constants(source: str, values: dict[str, int | float | str | bool]) -> s
 
 
 def render_files(
-    preset: str = "cpu", budget_s: float | None = None, dataset: str = "stdlib"
+    preset: str = "cpu",
+    budget_s: float | None = None,
+    dataset: str = "stdlib",
+    budget_tokens: int | None = None,
+    constants: dict[str, dict[str, int | float | str | bool]] | None = None,
 ) -> dict[str, str]:
-    """The workspace's files (name -> text) for a preset, budget and data set."""
+    """The workspace's files (name -> text) for a preset, budget and data set.
+
+    budget_s sets a budget in training seconds, budget_tokens one in training tokens
+    (at most one of them); None keeps the preset's. constants (file -> name -> value)
+    are set last, e.g. {"prepare.py": {"CPU_THREADS": 1}}."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r} (choose from {', '.join(DATASETS)})")
-    if budget_s is not None and not budget_s > 0:
-        raise ValueError(f"budget_s must be positive, got {budget_s}")
     prepare_values = dict(PRESET_CONSTANTS[preset]["prepare.py"])
     prepare_values.update(DATASET=dataset, VOCAB=DATASET_VOCAB[dataset])
-    if budget_s is not None:
-        prepare_values["TIME_BUDGET"] = int(budget_s) if budget_s == int(budget_s) else budget_s
-    budget = prepare_values.get("TIME_BUDGET") or _template_budget()
+    prepare_values.update(_budget_values(budget_s, budget_tokens))
+    prepare_values.update((constants or {}).get("prepare.py", {}))
+    train_values = {**PRESET_CONSTANTS[preset]["train.py"], **(constants or {}).get("train.py", {})}
     return {
-        "train.py": set_constants(template_text("train.py"), PRESET_CONSTANTS[preset]["train.py"]),
+        "train.py": set_constants(template_text("train.py"), train_values),
         "prepare.py": set_constants(template_text("prepare.py"), prepare_values),
         "program.md": template_text("program.md"),
         "autoresearch.toml": TOML.format(
-            run=json.dumps(run_command()), timeout_s=int(float(budget) * 2 + 120)
+            run=json.dumps(run_command()), timeout_s=_timeout_s(prepare_values)
         ),
         ".gitignore": GITIGNORE,
     }
@@ -142,10 +158,36 @@ def run_command() -> str:
     return f"{shlex.quote(sys.executable)} train.py"
 
 
-def _template_budget() -> float:
-    match = re.search(r"^TIME_BUDGET = ([0-9.]+)", template_text("prepare.py"), re.M)
-    assert match, "the template's prepare.py has no TIME_BUDGET"
-    return float(match.group(1))
+def _budget_values(budget_s: float | None, budget_tokens: int | None) -> dict[str, int | float]:
+    """prepare.py's TIME_BUDGET and TOKEN_BUDGET for an explicit budget (none: {})."""
+    if budget_s is not None and budget_tokens is not None:
+        raise ValueError("give a budget in seconds or in tokens, not both")
+    if budget_s is not None:
+        if not budget_s > 0:
+            raise ValueError(f"budget_s must be positive, got {budget_s}")
+        seconds = int(budget_s) if budget_s == int(budget_s) else budget_s
+        return {"TIME_BUDGET": seconds, "TOKEN_BUDGET": 0}
+    if budget_tokens is not None:
+        if not budget_tokens > 0:
+            raise ValueError(f"budget_tokens must be positive, got {budget_tokens}")
+        return {"TIME_BUDGET": 0, "TOKEN_BUDGET": int(budget_tokens)}
+    return {}
+
+
+def _template_constant(name: str) -> float:
+    match = re.search(rf"^{name} = ([0-9._]+)", template_text("prepare.py"), re.M)
+    assert match, f"the template's prepare.py has no {name}"
+    return float(match.group(1).replace("_", ""))
+
+
+def _timeout_s(prepare_values: dict[str, int | float | str | bool]) -> int:
+    """A run's timeout: twice a budget in seconds, or ten times the idle cpu preset's
+    time for a budget in tokens (a loaded machine is slower), plus start-up and eval."""
+    tokens = prepare_values.get("TOKEN_BUDGET", _template_constant("TOKEN_BUDGET"))
+    if tokens:
+        return int(float(tokens) / CPU_TOKENS_PER_S * 10 + 120)
+    seconds = prepare_values.get("TIME_BUDGET", _template_constant("TIME_BUDGET"))
+    return int(float(seconds) * 2 + 120)
 
 
 def _git(path: Path, *args: str) -> str:
@@ -198,6 +240,8 @@ def init_workspace(
     dataset: str = "stdlib",
     prepare_data: bool = True,
     log: Callable[[str], None] = print,
+    budget_tokens: int | None = None,
+    constants: dict[str, dict[str, int | float | str | bool]] | None = None,
 ) -> Path:
     """Create a workspace in path (absent or empty), commit it as the base, prepare data.
 
@@ -208,7 +252,7 @@ def init_workspace(
     path = Path(path).expanduser().resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise WorkspaceExists(f"{path} already exists and is not empty; choose a new directory")
-    files = render_files(preset, budget_s, dataset)
+    files = render_files(preset, budget_s, dataset, budget_tokens, constants)
     path.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (path / name).write_text(text)

@@ -1,8 +1,10 @@
 """The `cpu-train` suite of `bench search`: real searches on the built-in trainer.
 
-The trainer's cpu preset with a short training budget, the mutator, a few seeds (slow).
-No true metric exists there: each search's final best is re-run `--eval-runs` times with
-fresh seeds, and that mean is scored.
+The trainer's cpu preset with a short budget in training tokens (so a commit and a seed
+give the same value however loaded the machine; each run's torch threads are fixed at
+cores / slots), the mutator, a few seeds (slow). No true metric exists there: each
+search's final best is re-run `--eval-runs` times with fresh seeds, and that mean is
+scored.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import statistics
 import subprocess
 import tempfile
@@ -26,11 +29,12 @@ from autoresearch_tui.search.policies import make_policy, policy_options
 from autoresearch_tui.search.processes import experiment_env
 from autoresearch_tui.search.scheduler import Scheduler
 
+CPU_TRAIN_TOKENS = 100_000  # per run: a quarter of the cpu preset's budget
+
 
 def run_cpu_train(
-    variant_label: str, seed: int, experiments: int, slots: int, budget_s: float, eval_runs: int,
-    base: Path,
-) -> Trace:  # fmt: skip
+    variant_label: str, seed: int, experiments: int, slots: int, eval_runs: int, base: Path
+) -> Trace:
     """One real search on a copy of a prepared cpu-preset workspace."""
     variant = VARIANTS[variant_label]
     with tempfile.TemporaryDirectory(prefix="ar-bench-cpu-") as tmp:
@@ -85,14 +89,14 @@ def main_cpu_train(args: argparse.Namespace) -> int:
     from autoresearch_tui.trainer.workspace import init_workspace
 
     variants = [v for v in args.policies.split(",") if v]
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.slots))  # one core per thread
     with tempfile.TemporaryDirectory(prefix="ar-bench-base-") as tmp:
         base = init_workspace(
-            Path(tmp) / "base", preset="cpu", budget_s=args.budget_s, log=lambda s: None
-        )
+            Path(tmp) / "base", preset="cpu", budget_tokens=args.budget_tokens,
+            constants={"prepare.py": {"CPU_THREADS": threads}}, log=lambda s: None,
+        )  # fmt: skip
         traces = [
-            run_cpu_train(
-                v, seed, args.experiments, args.slots, args.budget_s, args.eval_runs, base
-            )
+            run_cpu_train(v, seed, args.experiments, args.slots, args.eval_runs, base)
             for seed in range(args.seeds)
             for v in variants
         ]

@@ -231,7 +231,7 @@ def test_run_setup_text_of_the_templates_prepare_py() -> None:
     text = run_setup_text({"prepare.py": template_text("prepare.py"), "data.csv": "A = 1\n"})
     lines = text.splitlines()
     assert lines[0] == "prepare.py:"
-    assert any(re.fullmatch(r"  TIME_BUDGET = 60  # seconds of training.*", s) for s in lines)
+    assert any(re.fullmatch(r"  TOKEN_BUDGET = 400_000  # tokens of training.*", s) for s in lines)
     assert "  MAX_SEQ_LEN = 256  # context length, also the length of evaluation rows" in lines
     assert '  DATASET = "stdlib"  # stdlib | climbmix | tinystories' in lines
     for left_out in ("SPLIT_PATTERN", "REMOTE", "STDLIB_EXCLUDE", "BOS_ID", "data.csv"):

@@ -157,3 +157,20 @@ def test_evaluate_bpb_is_deterministic(prepare_mod: ModuleType, data_env: Path) 
         first
     )
     assert 7.0 < first < 10.0  # an untrained model is about uniform
+
+
+def test_zlib_bpb_compresses_the_very_text_evaluate_bpb_scores(
+    prepare_mod: ModuleType, data_env: Path
+) -> None:
+    import zlib
+
+    rows = prepare_mod.eval_rows(64, 4096)  # 64 rows of 65 tokens, consecutive
+    val = prepare_mod.load_tokens("val")
+    assert torch.equal(rows[:, 1:].reshape(-1), val[1 : 1 + 64 * 64].long())  # they tile it
+    text = bytes(t for t in val[1 : 1 + 64 * 64].tolist() if t < 256)  # BOS is no byte
+    expected = 8 * len(zlib.compress(text, 9)) / len(text)
+    assert prepare_mod.zlib_bpb(8, seq_len=64, eval_tokens=4096) == expected
+    assert 0.5 < expected < 8.0  # code compresses
+    smaller = prepare_mod.zlib_bpb(48, seq_len=64, eval_tokens=4096)  # whole batches: 48 rows
+    text48 = bytes(t for t in val[1 : 1 + 48 * 64].tolist() if t < 256)
+    assert smaller == 8 * len(zlib.compress(text48, 9)) / len(text48)

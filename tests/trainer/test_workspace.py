@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autoresearch_tui.trainer.workspace import (
+    CPU_TOKENS_PER_S,
     PRESETS,
     PrepareFailed,
     WorkspaceExists,
@@ -90,8 +91,10 @@ def test_init_creates_a_committed_workspace(tmp_path: Path, no_git_identity: Non
         == "autoresearch <autoresearch@localhost>"
     )
     assert ".autoresearch/" in (ws / ".gitignore").read_text().splitlines()
+    tokens = constants((ws / "prepare.py").read_text())["TOKEN_BUDGET"]
+    assert isinstance(tokens, int)
     assert (ws / "autoresearch.toml").read_text() == EXPECTED_TOML.format(
-        python=sys.executable, timeout=240
+        python=sys.executable, timeout=int(tokens / CPU_TOKENS_PER_S * 10 + 120)
     )
     assert tomllib.loads((ws / "autoresearch.toml").read_text())["target"]["metric"] == "val_bpb"
     assert "val_bpb" in (ws / "program.md").read_text()
@@ -130,6 +133,7 @@ def test_gpu_preset_is_autoresearch_scale() -> None:
     assert (train["DEPTH"], train["ASPECT_RATIO"], train["HEAD_DIM"]) == (8, 64, 128)
     assert (train["TOTAL_BATCH_SIZE"], train["DEVICE_BATCH_SIZE"]) == (524288, 128)
     assert (prep["MAX_SEQ_LEN"], prep["TIME_BUDGET"], prep["DATASET"]) == (2048, 120, "stdlib")
+    assert (prep["TOKEN_BUDGET"], prep["CPU_THREADS"]) == (0, 0)  # wall-clock, as autoresearch
     assert "timeout_s = 360\n" in files["autoresearch.toml"]
     default = render_files("gpu")
     assert constants(default["prepare.py"])["TIME_BUDGET"] == 300
@@ -139,13 +143,34 @@ def test_gpu_preset_is_autoresearch_scale() -> None:
 def test_presets_and_datasets() -> None:
     assert PRESETS == ("cpu", "gpu")
     cpu = constants(render_files("cpu")["prepare.py"])
-    assert (cpu["TIME_BUDGET"], cpu["VOCAB"]) == (60, 257)
+    assert (cpu["TIME_BUDGET"], cpu["VOCAB"], cpu["CPU_THREADS"]) == (0, 257, 1)
+    assert isinstance(cpu["TOKEN_BUDGET"], int) and cpu["TOKEN_BUDGET"] > 0  # tokens, not seconds
     climb = constants(render_files("cpu", dataset="climbmix", budget_s=90.5)["prepare.py"])
     assert (climb["DATASET"], climb["VOCAB"], climb["TIME_BUDGET"]) == ("climbmix", 8192, 90.5)
+    assert climb["TOKEN_BUDGET"] == 0
     with pytest.raises(ValueError, match="unknown preset"):
         render_files("tpu")
     with pytest.raises(ValueError, match="unknown dataset"):
         render_files("cpu", dataset="imagenet")
+
+
+def test_a_budget_in_tokens_or_seconds_and_extra_constants() -> None:
+    files = render_files("cpu", budget_tokens=80_000, constants={"prepare.py": {"CPU_THREADS": 1}})
+    prep = constants(files["prepare.py"])
+    assert (prep["TOKEN_BUDGET"], prep["TIME_BUDGET"], prep["CPU_THREADS"]) == (80_000, 0, 1)
+    assert (
+        f"timeout_s = {int(80_000 / CPU_TOKENS_PER_S * 10 + 120)}\n" in files["autoresearch.toml"]
+    )
+    gpu = constants(render_files("gpu", budget_tokens=10**6)["prepare.py"])
+    assert (gpu["TOKEN_BUDGET"], gpu["TIME_BUDGET"]) == (10**6, 0)
+    train = constants(render_files("cpu", constants={"train.py": {"DEPTH": 2}})["train.py"])
+    assert train["DEPTH"] == 2
+    with pytest.raises(ValueError, match="not both"):
+        render_files("cpu", budget_s=10, budget_tokens=1000)
+    with pytest.raises(ValueError, match="budget_tokens must be positive"):
+        render_files("cpu", budget_tokens=0)
+    with pytest.raises(KeyError):
+        render_files("cpu", constants={"prepare.py": {"NO_SUCH_NAME": 1}})
 
 
 def test_set_constants_keeps_comments_and_rejects_unknown_names() -> None:

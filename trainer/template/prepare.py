@@ -3,7 +3,7 @@ Fixed data preparation, tokenizer, data loader and evaluation for this workspace
 
 DO NOT EDIT during a search: this file is `readonly` in autoresearch.toml (it is
 hashed before every experiment), so every experiment trains on the same data for
-the same time and is scored by the same `evaluate_bpb`.
+the same budget (tokens or seconds) and is scored by the same `evaluate_bpb`.
 
 Usage:
     python prepare.py                  # prepare the data set named by DATASET
@@ -23,7 +23,8 @@ Environment variables:
     AR_DATA_DIR     root of the data cache; data lives in $AR_DATA_DIR/<dataset>.
                     Default: $XDG_CACHE_HOME/autoresearch-tui/data (~/.cache/...).
     AR_DATA_URL     base URL of the downloaded data set's shards (mirrors, tests).
-    AR_TIME_BUDGET  overrides TIME_BUDGET (seconds), for tests and benchmarks.
+    AR_TOKEN_BUDGET a budget of this many training tokens instead (tests, benchmarks).
+    AR_TIME_BUDGET  a budget of this many training seconds instead (tests, benchmarks).
 """
 
 import argparse
@@ -33,6 +34,7 @@ import hashlib
 import http.client
 import json
 import math
+import mmap
 import os
 import re
 import sys
@@ -40,6 +42,8 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
+import warnings
+import zlib
 from pathlib import Path
 
 import torch
@@ -50,12 +54,19 @@ import torch
 
 DATASET = "stdlib"  # stdlib | climbmix | tinystories
 VOCAB = 257  # vocabulary size: 256 bytes + BOS for stdlib, 8192 for BPE data sets
-TIME_BUDGET = 60  # seconds of training per experiment (startup, compile, eval excluded)
+# The training budget of an experiment: exactly one of the two is non-zero.
+# Tokens (cpu preset): the same work on an idle or a loaded machine, so a seed gives
+# the same value bit for bit. Seconds (gpu preset, as autoresearch): what a GPU-hour buys.
+TOKEN_BUDGET = 400_000  # tokens of training per experiment (0: TIME_BUDGET applies)
+TIME_BUDGET = 0  # seconds of training per experiment (startup, compile, eval excluded)
+CPU_THREADS = 1  # torch threads on a CPU (0: OMP_NUM_THREADS); fixed, as it can change sums
 MAX_SEQ_LEN = 256  # context length, also the length of evaluation rows
 EVAL_TOKENS = 65536  # validation tokens scored by evaluate_bpb (capped by the split)
 
-if os.environ.get("AR_TIME_BUDGET"):  # tests and benchmarks shorten the budget
-    TIME_BUDGET = float(os.environ["AR_TIME_BUDGET"])
+if os.environ.get("AR_TIME_BUDGET"):  # tests and benchmarks: a budget in seconds
+    TIME_BUDGET, TOKEN_BUDGET = float(os.environ["AR_TIME_BUDGET"]), 0
+if os.environ.get("AR_TOKEN_BUDGET"):  # tests and benchmarks: a budget in tokens
+    TIME_BUDGET, TOKEN_BUDGET = 0, int(float(os.environ["AR_TOKEN_BUDGET"]))
 
 BOS_ID = VOCAB - 1  # the last id marks the start of every document
 VAL_PERCENT = 10  # share of stdlib files (by path hash) in the validation split
@@ -114,7 +125,10 @@ class ByteTokenizer:
         return list(text.encode("utf-8"))
 
     def decode(self, ids: list[int]) -> str:
-        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def decode_bytes(self, ids: list[int]) -> bytes:
+        return bytes(i for i in ids if i < 256)
 
     def token_bytes(self) -> list[int]:
         """UTF-8 bytes each id stands for (0 for BOS and unused ids)."""
@@ -147,6 +161,9 @@ class BPETokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return self.enc.decode([i for i in ids if i != self.bos_id])
+
+    def decode_bytes(self, ids: list[int]) -> bytes:
+        return self.enc.decode_bytes([i for i in ids if i != self.bos_id])
 
     def token_bytes(self) -> list[int]:
         lengths = [0] * self.vocab_size
@@ -510,8 +527,13 @@ def load_tokens(split: str, dataset: str = DATASET) -> torch.Tensor:
     path = data_dir(dataset) / f"{split}.bin"
     if path not in _cache:
         load_meta(dataset)  # a clear error if the data set was never prepared
-        n = path.stat().st_size // 2
-        _cache[path] = torch.from_file(str(path), shared=True, size=n, dtype=torch.int16)
+        # Mapped read-only: the sandbox mounts the data read-only, and a shared
+        # torch.from_file mapping asks for write access. Batches copy windows out of it.
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "not writable": it is never written
+            _cache[path] = torch.frombuffer(mapped, dtype=torch.int16)
     return _cache[path]
 
 
@@ -549,6 +571,21 @@ def eval_rows(seq_len: int = MAX_SEQ_LEN, eval_tokens: int = EVAL_TOKENS) -> tor
     return tokens[starts[:, None] + torch.arange(seq_len + 1)].long()
 
 
+def scored_rows(batch_size: int, seq_len: int, eval_tokens: int) -> torch.Tensor:
+    """The validation rows evaluate_bpb scores: whole batches only (one shape to compile)."""
+    rows = eval_rows(seq_len, eval_tokens)
+    if len(rows) > batch_size:
+        rows = rows[: len(rows) // batch_size * batch_size]
+    return rows
+
+
+def zlib_bpb(batch_size: int, seq_len: int = MAX_SEQ_LEN, eval_tokens: int = EVAL_TOKENS) -> float:
+    """zlib -9's bits per byte on the very text evaluate_bpb scores: a bar to beat."""
+    targets = scored_rows(batch_size, seq_len, eval_tokens)[:, 1:].reshape(-1)
+    text = load_tokenizer().decode_bytes(targets.tolist())  # consecutive: the rows tile it
+    return 8 * len(zlib.compress(text, 9)) / len(text)
+
+
 @torch.no_grad()
 def evaluate_bpb(
     model, batch_size: int, device=None, seq_len: int = MAX_SEQ_LEN, eval_tokens: int = EVAL_TOKENS
@@ -564,9 +601,7 @@ def evaluate_bpb(
     if device is None:
         device = next(model.parameters()).device
     token_bytes = torch.tensor(load_meta()["token_bytes"], dtype=torch.int64, device=device)
-    rows = eval_rows(seq_len, eval_tokens)
-    if len(rows) > batch_size:  # whole batches only: one shape for a compiled model
-        rows = rows[: len(rows) // batch_size * batch_size]
+    rows = scored_rows(batch_size, seq_len, eval_tokens)
     total_nats = 0.0
     total_bytes = 0
     for i in range(0, len(rows), batch_size):
@@ -604,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: {DATASET} ready in {data_dir()} ({size / 1e6:.1f} MB: "
         f"{meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens) in {time.time() - t0:.1f}s"
     )
+    print(f"zlib -9 on the evaluation text: {zlib_bpb(1):.4f} bits per byte (a bar to beat)")
     print("Done! Ready to train: python train.py")
     return 0
 

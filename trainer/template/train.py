@@ -2,12 +2,15 @@
 Pretraining script of this workspace: a small GPT, single device, single file.
 In the style of nanochat / autoresearch: the file the research agents edit.
 
-Trains for the fixed TIME_BUDGET of prepare.py (seconds of training, startup and
-compilation excluded), then scores the model with prepare.evaluate_bpb and prints
-a summary block; the search reads its `val_bpb:` line.
+Trains for the fixed budget of prepare.py: TOKEN_BUDGET tokens (the same work on an
+idle or a loaded machine: a seed gives the same value bit for bit) or, if that is 0,
+TIME_BUDGET seconds of training (startup and compilation excluded). Then scores the
+model with prepare.evaluate_bpb and prints a summary block; the search reads its
+`val_bpb:` line.
 
 Usage: python train.py
-Environment: AR_SEED (random seed, default 42), OMP_NUM_THREADS (CPU threads).
+Environment: AR_SEED (random seed, default 42), OMP_NUM_THREADS (CPU threads, unless
+prepare.CPU_THREADS fixes them).
 """
 
 import contextlib
@@ -22,7 +25,16 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from prepare import MAX_SEQ_LEN, TIME_BUDGET, VOCAB, evaluate_bpb, make_dataloader
+from prepare import (
+    CPU_THREADS,
+    MAX_SEQ_LEN,
+    TIME_BUDGET,
+    TOKEN_BUDGET,
+    VOCAB,
+    evaluate_bpb,
+    make_dataloader,
+    zlib_bpb,
+)
 
 os.environ.setdefault("PYTORCH_ALLOC_CONF", "expandable_segments:True")  # before CUDA starts
 
@@ -46,16 +58,16 @@ FLEX_ATTENTION = True  # CUDA only: short windows via flex_attention (else an SD
 TOTAL_BATCH_SIZE = 2048  # tokens per optimizer step (gradient accumulation fills it)
 DEVICE_BATCH_SIZE = 8  # rows per forward/backward pass (reduce if out of memory)
 EMBEDDING_LR = 0.6  # learning rate of the token and value embeddings (AdamW)
-UNEMBEDDING_LR = 0.004  # learning rate of lm_head (AdamW)
-MATRIX_LR = 0.04  # learning rate of the 2-D matrices in the blocks (Muon)
+UNEMBEDDING_LR = 0.008  # learning rate of lm_head (AdamW)
+MATRIX_LR = 0.08  # learning rate of the 2-D matrices in the blocks (Muon)
 SCALAR_LR = 0.5  # learning rate of the per-layer scalars (AdamW)
 WEIGHT_DECAY = 0.2  # cautious weight decay of Muon, decayed linearly to 0
 ADAM_BETA1 = 0.8
 ADAM_BETA2 = 0.95
 MUON_MOMENTUM = 0.95  # reached after MUON_MOMENTUM_STEPS, from 0.85
 MUON_MOMENTUM_STEPS = 300
-WARMUP_RATIO = 0.0  # fraction of the time budget spent warming the LR up
-WARMDOWN_RATIO = 0.5  # fraction of the time budget spent decaying the LR
+WARMUP_RATIO = 0.0  # fraction of the budget spent warming the LR up
+WARMDOWN_RATIO = 0.5  # fraction of the budget spent decaying the LR
 FINAL_LR_FRAC = 0.0  # final LR as a fraction of the initial LR
 
 # ---------------------------------------------------------------------------
@@ -463,9 +475,12 @@ t_start = time.time()
 SEED = int(os.environ.get("AR_SEED", "42"))
 random.seed(SEED)
 torch.manual_seed(SEED)
-if os.environ.get("OMP_NUM_THREADS"):
-    torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+threads = CPU_THREADS or int(os.environ.get("OMP_NUM_THREADS") or 0)
+if device.type == "cpu" and threads > 0:
+    torch.set_num_threads(threads)  # a CPU's sums may depend on how they are split
+if device.type == "cpu":
+    torch.use_deterministic_algorithms(True)
 COMPILE = device.type == "cuda"  # torch.compile and bf16 autocast on CUDA only
 if COMPILE:
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -539,12 +554,19 @@ train_model = torch.compile(model, dynamic=False) if COMPILE else model
 train_loader = make_dataloader(device_batch_size, MAX_SEQ_LEN, "train", device, seed=SEED)
 x, y, epoch = next(train_loader)  # prefetch the first batch
 gpu_peak = peak_flops(device)
+budget = f"{TOKEN_BUDGET:,} tokens" if TOKEN_BUDGET else f"{TIME_BUDGET}s"
 print(
-    f"Time budget: {TIME_BUDGET}s | tokens per step: {tokens_per_step:,} | grad accum steps: {grad_accum_steps}"
+    f"Budget: {budget} | tokens per step: {tokens_per_step:,} | grad accum steps: {grad_accum_steps}"
 )
+print(f"zlib -9 on the evaluation text: {zlib_bpb(device_batch_size):.4f} bpb (a bar to beat)")
 
 
-# Schedules, all functions of progress = training_time / TIME_BUDGET
+def get_progress(tokens, seconds):
+    """Fraction of the budget spent: tokens seen / TOKEN_BUDGET, or seconds / TIME_BUDGET."""
+    return min(tokens / TOKEN_BUDGET if TOKEN_BUDGET else seconds / TIME_BUDGET, 1.0)
+
+
+# Schedules, all functions of progress (0 -> 1 over the budget)
 def get_lr_multiplier(progress):
     if progress < WARMUP_RATIO:
         return progress / WARMUP_RATIO
@@ -589,7 +611,7 @@ while True:
         (loss / grad_accum_steps).backward()
         x, y, epoch = next(train_loader)
 
-    progress = min(total_training_time / TIME_BUDGET, 1.0)
+    progress = get_progress(step * tokens_per_step, total_training_time)
     lrm = get_lr_multiplier(progress)
     for group in optimizer.param_groups:
         group["lr"] = group["initial_lr"] * lrm
@@ -614,7 +636,11 @@ while True:
     debiased_loss = smooth_train_loss / (1 - ema_beta ** (step + 1))
     tok_per_sec = int(tokens_per_step / dt)
     mfu = 100 * num_flops_per_token * tokens_per_step / dt / gpu_peak if gpu_peak else 0.0
-    remaining = max(0.0, TIME_BUDGET - total_training_time)
+    if TOKEN_BUDGET:  # seconds left at the pace so far
+        done = get_progress((step + 1) * tokens_per_step, total_training_time)
+        remaining = total_training_time * (1 / done - 1)
+    else:
+        remaining = max(0.0, TIME_BUDGET - total_training_time)
     print(
         f"step {step:05d} ({100 * progress:.1f}%) | loss: {debiased_loss:.6f} | lrm: {lrm:.2f} | "
         f"dt: {dt * 1000:.0f}ms | tok/sec: {tok_per_sec:,} | mfu: {mfu:.1f}% | epoch: {epoch} | "
@@ -632,7 +658,9 @@ while True:
         gc.collect()
 
     step += 1
-    if step > untimed_steps and total_training_time >= TIME_BUDGET:
+    if TOKEN_BUDGET and step * tokens_per_step >= TOKEN_BUDGET:
+        break
+    if not TOKEN_BUDGET and step > untimed_steps and total_training_time >= TIME_BUDGET:
         break
 
 if line_end == "\r":
