@@ -36,6 +36,9 @@ test: $(STAMP)
 	@# The TUI's end-to-end test drives the real program in tmux.
 	@command -v tmux >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tmux) \
 	  || echo "tmux is not installed: the tmux end-to-end test will be skipped"
+	@# Each experiment runs in a bubblewrap sandbox where it can (search/sandbox.py).
+	@command -v bwrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap) \
+	  || echo "bwrap is not installed: the sandbox's tests will be skipped"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory typecheck

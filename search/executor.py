@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from autoresearch_tui.search.contain import Isolation
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.slots import Slot
 
@@ -44,6 +45,7 @@ class Job:
     parser: OutputParser
     timeout_s: float
     readonly: list[str] = field(default_factory=list)  # `[target] readonly` paths
+    isolation: Isolation = field(default_factory=Isolation)  # sandbox, environment, marker
     worktree: Path | None = None  # a checkout of `commit`, for executors with `checkout`
     files: dict[str, str] = field(default_factory=dict)  # its editable files, for those without
     on_start: Callable[[int], None] = _no_pid  # the command's pid (its process group)
@@ -75,7 +77,9 @@ class Executor(Protocol):
         ...
 
     async def run(self, job: Job) -> RunResult:
-        """Run to completion or timeout; cancelling the awaiting task stops the command.
+        """Run until the command's main process exits (then its output is read for at most
+        DRAIN_S more, and what it left running is killed) or the timeout; cancelling the
+        awaiting task stops the command. `job.isolation` says how it is contained.
         An executor with `checkout` leaves the readonly files in `job.worktree` as the run
         left them (they are checked afterwards)."""
         ...

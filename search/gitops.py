@@ -5,6 +5,8 @@ Node commits are written with plumbing through a private index file, so the pers
 own checkout, index and branches are never touched. Branches live under
 `autoresearch/<run>/`, notes under `refs/notes/autoresearch`, worktrees under
 `.autoresearch/worktrees/`. All methods block; the scheduler calls them from one thread.
+Every git command runs with hooks off and without the repository config an experiment
+could plant to run a command (`SAFE`); search/tamper.py notices and undoes such a change.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ import git
 from gitdb.base import IStream
 
 NOTES_REF = "refs/notes/autoresearch"
+SAFE = [  # `-c` options of every git command: no hook, no fsmonitor, no attributes file
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.attributesFile=/dev/null",
+    "commit.gpgSign=false",
+]
 IDENTITY = {
     "GIT_AUTHOR_EMAIL": "autoresearch@localhost",
     "GIT_COMMITTER_NAME": "autoresearch-tui",
@@ -30,6 +38,7 @@ class GitWorkspace:
     def __init__(self, root: Path, state_dir: Path):
         self.root = root
         self.repo = git.Repo(root)
+        self.repo.git.set_persistent_git_options(c=SAFE)
         self.worktrees_dir = state_dir / "worktrees"
         self._ignore_state_dir(state_dir)
 

@@ -238,8 +238,9 @@ class RayExecutor:
                     f"the Ray task had not ended {LOST_AFTER_S:g}s after the timeout: cancelled"
                 )
             returncode, timed_out, elapsed, files = stream.end
-            for rel, data in files.items():
-                (worktree / rel).write_bytes(data)
+            for rel, data in files.items():  # only a change: the local copy's facts count
+                if (worktree / rel).read_bytes() != data:
+                    (worktree / rel).write_bytes(data)
             if timed_out:
                 log.write(
                     f"\n[autoresearch-tui] killed after the {job.timeout_s:g}s timeout\n".encode()

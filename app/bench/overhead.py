@@ -54,14 +54,15 @@ TOML = textwrap.dedent(
     [search]
     base_runs = 1
     merge = false
+    sandbox = "{sandbox}"
     """
 )
 
 
-def make_workspace(root: Path, sleep: float, run: str) -> Path:
+def make_workspace(root: Path, sleep: float, run: str, sandbox: str = "auto") -> Path:
     root.mkdir(parents=True)
     (root / "train.py").write_text(TRAIN.format(sleep=sleep))
-    (root / "autoresearch.toml").write_text(TOML.format(run=run))
+    (root / "autoresearch.toml").write_text(TOML.format(run=run, sandbox=sandbox))
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
         subprocess.run(
             ["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=root, check=True
@@ -175,22 +176,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-frac", type=float, default=0.2)
     p.add_argument("--slots", type=int, default=4)
     p.add_argument("--util-experiments", type=int, default=60)
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
+                   help="[search] sandbox of the workspaces (compare bwrap with none)")  # fmt: skip
     args = p.parse_args(argv)
     command = "python train.py"
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        print(f"python {sys.version.split()[0]}, {args.experiments} experiments per figure")
-        small = make_workspace(tmp_path / "small", 0.0, command)
+        print(f"python {sys.version.split()[0]}, {args.experiments} experiments per figure, "
+              f"sandbox {args.sandbox}")  # fmt: skip
+        small = make_workspace(tmp_path / "small", 0.0, command, args.sandbox)
         over, bare = overhead(small, command, args.experiments)
         print(f"(a) overhead per experiment, fresh tree:      {over * 1000:6.1f} ms"
               f"   (wall per experiment on 1 slot minus the bare `{command}`, {bare * 1000:.1f} ms)")  # fmt: skip
-        big = make_workspace(tmp_path / "big", 0.0, command)
+        big = make_workspace(tmp_path / "big", 0.0, command, args.sandbox)
         grow_tree(big, args.big_tree)
         over_big, _ = overhead(big, command, args.experiments)
         print(f"(a) overhead per experiment, {args.big_tree}-node tree: {over_big * 1000:6.1f} ms")
         latency = args.run_s * args.latency_frac
         for policy, slots in (("best-first", args.slots), ("ratchet", 1)):
-            ws = make_workspace(tmp_path / f"util-{policy}", args.run_s, command)
+            ws = make_workspace(tmp_path / f"util-{policy}", args.run_s, command, args.sandbox)
             n = args.util_experiments if slots > 1 else args.util_experiments // 4
             steady, whole = utilization(ws, slots, latency, n, policy)
             print(f"(b) slot utilization, {policy:10} {slots} slot(s), run {args.run_s:g}s, agent {latency:g}s, "
