@@ -15,15 +15,10 @@ from pathlib import Path
 from autoresearch_tui.agents.factory import build_proposers
 from autoresearch_tui.agents.personas import unknown_persona
 from autoresearch_tui.agents.proposer import AgentSpec
-from autoresearch_tui.search.config import (
-    CONFIG_NAME,
-    Config,
-    ConfigError,
-    load_config,
-    state_db_path,
-)
+from autoresearch_tui.search.config import CONFIG_NAME, Config, ConfigError, load_config
 from autoresearch_tui.search.executors import make_executor
 from autoresearch_tui.search.policies import make_policy, policy_options
+from autoresearch_tui.search.runs import config_for_run, starts_new_run
 from autoresearch_tui.search.scheduler import Scheduler
 
 
@@ -39,10 +34,11 @@ class Overrides:
 
 
 def load_workspace(directory: Path | str | os.PathLike[str]) -> Config:
-    """The workspace's validated config. A new run (no state.db yet) starts from a clean
-    checkout; a run to resume may find it dirty (the person went on working)."""
-    root = Path(directory)
-    return load_config(root, check_clean=not state_db_path(root).exists())
+    """The workspace's validated config. A new run (no state.db yet, or the base changed:
+    search/runs.py) starts from a clean checkout; a run to resume may find it dirty (the
+    person went on working)."""
+    config = load_config(directory, check_clean=False)
+    return load_config(directory) if starts_new_run(config) else config
 
 
 def build_search(
@@ -80,11 +76,12 @@ def run_tui(search: Scheduler) -> int:
     return _run_app(lambda log: search)
 
 
-def open_tui(directory: Path | str | None) -> int:
-    """`autoresearch-tui [DIR]`: DIR, else the workspace in the current directory, else the
-    demo workspace (created on first use, in a worker, while the UI is already up). The
-    config is read first (its errors are the command's); the search is built in a worker
-    (its slots may take a while: a Ray cluster)."""
+def open_tui(directory: Path | str | None, run: str | None = None) -> int:
+    """`autoresearch-tui [DIR] [--run NAME]`: DIR, else the workspace in the current
+    directory, else the demo workspace (created on first use, in a worker, while the UI is
+    already up). The config is read first (its errors are the command's); the search is
+    built in a worker (its slots may take a while: a Ray cluster). An archived run
+    (`--run NAME`) opens read-only, as watch mode shows another process's run."""
     from autoresearch_tui.app.demo import demo_dir, demo_search
 
     root = workspace_for(directory)
@@ -92,11 +89,21 @@ def open_tui(directory: Path | str | None) -> int:
         demo = demo_dir()
         preparing = f"preparing the demo workspace in {demo} …"
         return _run_app(lambda log: demo_search(demo, log), preparing=preparing)
+    if run is not None:
+        config = config_for_run(load_config(root, check_clean=False), run)
+        if config.archive is not None:
+            viewer = Overrides(agents=[AgentSpec("explorer", "mutator")])  # never asked
+            search = lambda log: build_search(config, viewer, exit_when_idle=False)  # noqa: E731
+            return _run_app(search, archived=run)
     config = load_workspace(root)
     return _run_app(lambda log: build_search(config, exit_when_idle=False))
 
 
-def _run_app(make_search: Callable[[Callable[[str], None]], Scheduler], preparing: str = "") -> int:
+def _run_app(
+    make_search: Callable[[Callable[[str], None]], Scheduler],
+    preparing: str = "",
+    archived: str = "",
+) -> int:
     from autoresearch_tui.app.tui import ResearchApp
 
-    return ResearchApp(make_search, preparing=preparing).run() or 0
+    return ResearchApp(make_search, preparing=preparing, archived=archived).run() or 0

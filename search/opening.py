@@ -5,14 +5,17 @@ lock is taken before anything is touched (search/runlock.py). What a killed runn
 behind is cleaned here: its experiments' process groups (found by the `AR_STATE_DIR`
 marker in their environment: their pids may never have reached state.db) are killed,
 running nodes go back to ready, unfinished proposals are dropped, stray worktrees are
-removed (docs/ARCHITECTURE.md §3).
+removed (docs/ARCHITECTURE.md §3). A state.db that is gone, empty or not ours next to an
+earlier run's logs is refused; a run whose base changed (HEAD moved, the `[target]`
+table edited) is archived and a new tree starts; a run whose base failed and did not
+change is refused (search/runs.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.bandit import persona_key
@@ -21,6 +24,15 @@ from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import ROOT_ID, Node
 from autoresearch_tui.search.processes import kill_group, marked_groups
 from autoresearch_tui.search.runlock import release, take_runner_lock
+from autoresearch_tui.search.runs import (
+    BaseFailed,
+    archive_current,
+    base_change,
+    base_failure,
+    run_names,
+    state_problem,
+    target_digest,
+)
 from autoresearch_tui.search.store import Store, StoreFailed
 
 
@@ -47,6 +59,7 @@ class OpenRun:
     merges_skipped: set[frozenset[str]]  # pairs a merge was tried for and skipped
     cost_usd: float  # agent calls so far
     agent_usd: dict[str, float]  # persona@backend -> its agent calls' dollars
+    notices: list[str] = field(default_factory=list)  # what the person is told on opening
 
     def branch(self, node_id: str) -> str:
         return branch_name(self.run_name, node_id)
@@ -67,16 +80,22 @@ def cannot_open(config: Config, exc: sqlite3.Error) -> StoreFailed:
 
 def open_run(config: Config, seed: int) -> OpenRun:
     """Take the workspace, then open or create its run. Raises WorkspaceBusy when another
-    runner holds it, sqlite3.Error when state.db cannot be read or written."""
+    runner holds it, StoreFailed for a state.db that is not to be opened (one line),
+    BaseFailed when the unchanged base failed, sqlite3.Error when state.db cannot be read
+    or written."""
+    assert config.archive is None, "an archived run is read only"
     lock = take_runner_lock(config.state_dir)  # before anything is touched
     try:
         marker = state_dir_id(config)
         # What a killed runner left running; no other runner has this workspace now.
         for group in marked_groups(f"AR_STATE_DIR={marker}"):
             kill_group(group)
-        store = Store(config.db_path)
+        if problem := state_problem(config):
+            raise StoreFailed(problem)
+        git = GitWorkspace(config.root, config.state_dir)
+        store, archived = _current_store(config, git)
         try:
-            return _load(config, seed, store, lock, marker)
+            return _load(config, seed, store, git, lock, marker, archived)
         except BaseException:
             store.close()
             raise
@@ -85,14 +104,43 @@ def open_run(config: Config, seed: int) -> OpenRun:
         raise
 
 
-def _load(config: Config, seed: int, store: Store, lock: int, marker: str) -> OpenRun:
-    git = GitWorkspace(config.root, config.state_dir)
+def _current_store(config: Config, git: GitWorkspace) -> tuple[Store, tuple[str, str] | None]:
+    """The store of the run to open: the current one, or a new one after archiving the
+    current run when its base changed (then also its name and why)."""
+    store = Store(config.db_path)
+    old = store.get_meta("run")
+    if not old:
+        return store, None
+    base, digest = store.get_meta("base"), store.get_meta("target")
+    why = base_change(config.root, base, digest, git.head_commit())
+    if not why:
+        return store, None
+    store.close()
+    git.clean_worktrees()  # the old run's, if its runner was killed
+    archive_current(config, old)
+    return Store(config.db_path), (old, why)
+
+
+def _load(
+    config: Config, seed: int, store: Store, git: GitWorkspace, lock: int, marker: str,
+    archived: tuple[str, str] | None,
+) -> OpenRun:  # fmt: skip
     run_name = store.get_meta("run")
     created = not run_name
+    notices = []
     if created:
-        run_name, base_commit = _create(store, git, seed)
+        run_name, base_commit = _create(config, store, git, seed)
+        if archived is not None:
+            old, why = archived
+            notices.append(
+                f"{why}: new run {run_name}; the old run is kept as {old}: "
+                f"`autoresearch-tui runs {config.root}`"
+            )
     else:
         base_commit = store.get_meta("base")
+        root = store.load_nodes([ROOT_ID])
+        if failed := base_failure(config, root[0] if root else None, still=True):
+            raise BaseFailed(failed)
         store.add_event("resume", "", run=run_name)
     nodes = _requeue_unfinished(store)
     git.clean_worktrees()
@@ -116,6 +164,7 @@ def _load(config: Config, seed: int, store: Store, lock: int, marker: str) -> Op
         },
         cost_usd=store.call_totals()[""]["cost_usd"] or 0.0,
         agent_usd=agent_usd,
+        notices=notices,
     )
 
 
@@ -127,12 +176,13 @@ def _lessons_tried(store: Store) -> int:
     return max((int(e["data"].get("at", 0)) for e in tried), default=0)
 
 
-def _create(store: Store, git: GitWorkspace, seed: int) -> tuple[str, str]:
+def _create(config: Config, store: Store, git: GitWorkspace, seed: int) -> tuple[str, str]:
     """A new run: its name, the base commit, the root node and its branch."""
-    run_name = time.strftime("%Y%m%d-%H%M%S")
+    run_name = _new_name(config, git, time.strftime("%Y%m%d-%H%M%S"))
     base_commit = git.head_commit()
     store.set_meta("run", run_name)
     store.set_meta("base", base_commit)
+    store.set_meta("target", target_digest(config.root))
     store.set_meta("created_at", str(time.time()))
     store.set_meta("seed", str(seed))
     root = Node(
@@ -144,6 +194,16 @@ def _create(store: Store, git: GitWorkspace, seed: int) -> tuple[str, str]:
     store.save_node(root)
     store.add_event("start", "", run=run_name, base=base_commit)
     return run_name, base_commit
+
+
+def _new_name(config: Config, git: GitWorkspace, stamp: str) -> str:
+    """`stamp`, or `stamp-2`, ... when a kept run (or its branches) already has it."""
+    taken = set(run_names(config))
+    for n in range(1, 1000):
+        name = stamp if n == 1 else f"{stamp}-{n}"
+        if name not in taken and not git.repo.git.for_each_ref(f"refs/heads/autoresearch/{name}/"):
+            return name
+    raise RuntimeError(f"no free run name for {stamp}")
 
 
 def _requeue_unfinished(store: Store) -> list[Node]:

@@ -1,9 +1,13 @@
-"""One runner per workspace: an exclusive `flock` on `.autoresearch/runner.lock`.
+"""One runner per workspace: an exclusive `flock` on the workspace's root directory.
 
 A second `autoresearch-tui run` on the same workspace would re-queue the first one's
-experiments and kill them as strays; it gets a one-line error instead. The kernel drops
-the lock when its holder exits, however it exits (kill -9 included), so a resume after
-a crash never finds a stale lock. See docs/ARCHITECTURE.md §3.
+experiments and kill them as strays; it gets a one-line error naming the runner's pid
+instead. The lock is on the directory itself, not on a file in it: an experiment can
+delete any file of `.autoresearch/`, but not the directory it runs under, so no file
+it removes lets a second runner in. The kernel drops the lock when its holder exits,
+however it exits (kill -9 included), so a resume after a crash never finds a stale lock.
+`.autoresearch/runner.pid` holds the runner's pid for messages only (the holder's own
+pid namespace); /proc/locks names it when that file is gone. See docs/ARCHITECTURE.md §3.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+
+PID_FILE = "runner.pid"
 
 
 class WorkspaceBusy(RuntimeError):
@@ -33,27 +39,28 @@ def busy(state_dir: Path, pid: int) -> WorkspaceBusy:
 
 
 def take_runner_lock(state_dir: Path) -> int:
-    """Lock `state_dir` for this process; return the descriptor to `release` later."""
+    """Lock the workspace of `state_dir` (its parent directory) for this process; return
+    the descriptor to `release` later."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "runner.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(state_dir.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        pid = _written_pid(os.read(fd, 32))
         os.close(fd)
-        raise busy(state_dir, pid) from None
+        raise busy(state_dir, runner_pid(state_dir)) from None
     try:  # the pid is for messages only: a full disk must not stop the runner here
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        (state_dir / PID_FILE).write_text(f"{os.getpid()}\n")
     except OSError:
         pass
     return fd
 
 
-def _written_pid(data: bytes) -> int:
-    """The pid a runner wrote into the lock file; 0 when it could not (a full disk)."""
-    text = data.decode(errors="replace").strip()
+def _written_pid(state_dir: Path) -> int:
+    """The pid the runner wrote; 0 when it could not (a full disk) or the file is gone."""
+    try:
+        text = (state_dir / PID_FILE).read_text(errors="replace").strip()
+    except OSError:
+        return 0
     return int(text) if text.isdigit() else 0
 
 
@@ -62,18 +69,19 @@ def release(fd: int) -> None:
 
 
 def runner_pid(state_dir: Path) -> int:
-    """The pid of the runner holding `state_dir`, 0 when none does. Read from /proc/locks:
-    probing with flock itself could make a runner that starts at that moment fail."""
-    path = state_dir / "runner.lock"
+    """The pid of the runner holding the workspace of `state_dir`, 0 when none does. Read
+    from /proc/locks: probing with flock itself could make a runner that starts at that
+    moment fail."""
     try:
-        st = path.stat()
+        inode = state_dir.parent.stat().st_ino
         locks = Path("/proc/locks").read_text()
     except OSError:
         return 0
     for line in locks.splitlines():
         fields = line.split()  # "1: FLOCK  ADVISORY  WRITE <pid> <maj:min:inode> 0 EOF"
         # the inode alone: the device numbers differ from stat's on btrfs subvolumes
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{st.st_ino}"):
-            # the holder's own pid (its pid namespace), else the kernel's
-            return _written_pid(path.read_bytes()) or int(fields[4])
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            kernel = int(fields[4]) if fields[4].isdigit() else 0
+            # the holder's own pid (its pid namespace) when it wrote one, else the kernel's
+            return _written_pid(state_dir) or kernel
     return 0
