@@ -3,8 +3,11 @@
 It lives in the user's cache (`demo_dir`), is created from the built-in trainer's cpu
 preset on first use (`prepare_demo`, in the TUI's worker while the UI is already up), and
 runs one LLM persona when an API key is set, else the offline mutator (`demo_agents`).
-Its run command names the interpreter of this install (trainer/workspace.py); a demo
-made by another install (another interpreter) is made anew.
+It trains half the preset's budget (`demo_tokens`), so that on a 2-core machine the first
+child's result shows within two minutes: the base's run, then that child's (its
+calibration runs take turns with the children, search/pacing.py). Its run command names
+the interpreter of this install (trainer/workspace.py); a demo made by another install
+(another interpreter) or with another budget is made anew.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from autoresearch_tui.search.config import CONFIG_NAME
 from autoresearch_tui.search.scheduler import Scheduler
 
 OFFLINE = AgentSpec("explorer", "mutator")
+DEMO_TRAIN_S = 30  # seconds of training per run on an idle 2-core machine (the preset: ~60)
 
 
 def demo_dir() -> Path:
@@ -38,22 +42,28 @@ def demo_agents() -> list[AgentSpec]:
     return [OFFLINE]
 
 
-def prepare_demo(path: Path, log: Callable[[str], None]) -> Path:
-    """Create (or finish) the demo workspace: cpu preset, data prepared."""
-    from autoresearch_tui.trainer.workspace import init_workspace, run_command, run_prepare
+def demo_tokens() -> int:
+    """The demo's training budget in tokens: DEMO_TRAIN_S at the cpu preset's idle speed."""
+    from autoresearch_tui.trainer.workspace import CPU_TOKENS_PER_S
 
-    marker = path.parent / f"{path.name}.ready"
-    if (path / CONFIG_NAME).is_file() and _run_of(path) == run_command():
-        if not marker.exists():  # an earlier start stopped while preparing the data
-            run_prepare(path, log)
-            marker.touch()
+    return int(DEMO_TRAIN_S * CPU_TOKENS_PER_S)
+
+
+def prepare_demo(path: Path, log: Callable[[str], None]) -> Path:
+    """Create the demo workspace unless it is there: cpu preset, the demo's budget, data
+    prepared. The marker file beside it says the data is ready, and for which budget."""
+    from autoresearch_tui.trainer.workspace import init_workspace, run_command
+
+    marker, made = path.parent / f"{path.name}.ready", f"budget_tokens = {demo_tokens()}\n"
+    if _run_of(path) == run_command() and marker.is_file() and marker.read_text() == made:
         return path
-    if path.exists():  # a half-written demo of ours, or another install's
+    # A demo whose data preparation stopped half-way, another install's, an older budget's
+    if path.exists():
         shutil.rmtree(path)
-        marker.unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    init_workspace(path, preset="cpu", log=log)
-    marker.touch()
+    init_workspace(path, preset="cpu", budget_tokens=demo_tokens(), log=log)
+    marker.write_text(made)
     return path
 
 

@@ -1,9 +1,15 @@
 """Pacing: which ready nodes run first, and how many proposals to keep ahead of the slots.
 
-The base runs first, then its calibration re-runs (noise control's measure of the
-spread), then confirmation re-runs, then the other ready nodes, oldest first. Proposals
+The base runs first. Its calibration re-runs (noise control's measure of the spread)
+take turns with the experiments: a waiting calibration run goes ahead of the waiting
+experiments only while fewer calibration runs than experiments have started, so on one
+slot the order is base, child, calibration, child, calibration, ... and the first child
+never waits for the whole calibration. The order only ranks: a free slot never idles
+while anything is ready (but for a sequential policy, whose slot waits for each
+proposal anyway: it holds such a calibration run back while it proposes the child).
+Then come confirmation re-runs, then the other ready nodes, oldest first. Proposals
 are pipelined: enough wait (or are being made) that a slot which frees during one
-proposal's latency finds one ready (docs/ARCHITECTURE.md §2).
+proposal's latency finds one ready (docs/ARCHITECTURE.md §2, §4).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Sequence
 
-from autoresearch_tui.search.model import ROOT_ID, Node
+from autoresearch_tui.search.model import FINISHED, ROOT_ID, Node
 from autoresearch_tui.search.tree import Tree
 
 
@@ -20,19 +26,53 @@ def is_calibration(node: Node) -> bool:
     return node.kind == "root" or (node.kind == "rerun" and node.parent == ROOT_ID)
 
 
-def run_order(tree: Tree, running: Container[str], *, calibration_only: bool) -> list[Node]:
-    """The ready, unpruned nodes not running yet, in the order they should start."""
+def calibration_due(tree: Tree, running: Container[str]) -> bool:
+    """A waiting calibration run goes ahead of waiting experiments: fewer calibration runs
+    (the base's first run aside) than experiments have started."""
+    calibrations = experiments = 0
+    for node in tree:
+        started = node.id in running or node.status == "running" or node.status in FINISHED
+        if node.kind == "root" or not started:
+            continue
+        if is_calibration(node):
+            calibrations += 1
+        else:
+            experiments += 1
+    return calibrations < experiments
+
+
+def run_order(
+    tree: Tree, running: Container[str], *, calibration_only: bool, hold: bool = False
+) -> list[Node]:
+    """The ready, unpruned nodes not running yet, in the order they should start. With
+    `hold`, a calibration run whose turn has not come is left out (a sequential policy
+    holds it while the child it proposes is on the way)."""
     nodes = [n for n in tree if n.status == "ready" and n.id not in running]
     nodes = [n for n in nodes if not tree.is_pruned(n.id)]
     if calibration_only:
         nodes = [n for n in nodes if is_calibration(n)]
+    due = calibration_due(tree, running)
+    if hold and not due:
+        nodes = [n for n in nodes if n.kind == "root" or not is_calibration(n)]
 
     def rank(n: Node) -> int:
         if n.kind == "root":
             return 0
-        return 1 if is_calibration(n) else 2 if n.kind == "rerun" else 3
+        if is_calibration(n):
+            return 1 if due else 4
+        return 2 if n.kind == "rerun" else 3
 
     return sorted(nodes, key=lambda n: (rank(n), n.id))
+
+
+def proposal_room(target: int, waiting: int, left: int | None, *, sequential: bool) -> int:
+    """How many proposals to start now: up to the pipeline's `target` beyond the `waiting`
+    ones, within the `left` experiments of a bounded search, one at a time for a
+    sequential policy."""
+    room = target - waiting
+    if left is not None:
+        room = min(room, left - waiting)
+    return min(room, 1) if sequential else room
 
 
 def _median(values: Sequence[float]) -> float:
