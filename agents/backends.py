@@ -4,7 +4,8 @@ The names are agents/proposer.py's `BACKENDS`. `make_backend` checks the spec
 (`AgentSpec.problem`) and, at startup, what the backend needs that can be checked: the
 API key is in the environment (ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY,
 or the variable `api_key_env` names; an `openai-compatible` server may need none), an
-`openai-compatible` agent has a base_url and a model, a `command` agent's program exists.
+`openai-compatible` agent has a base_url and a model, a `command` agent's program exists,
+an `optuna` (tuner) agent names a known sampler.
 A problem raises `AgentSetupError` (a ValueError) with a one-line fix, which the CLI
 prints before any search starts. Base URLs come from the spec's `base_url`, else
 ANTHROPIC_BASE_URL / OPENAI_BASE_URL, else the SDK's default. The LLM SDKs are imported
@@ -90,12 +91,21 @@ def _mutator(spec: AgentSpec, workspace: Path) -> Proposer:
     return Mutator(spec)
 
 
+def _optuna(spec: AgentSpec, workspace: Path) -> Proposer:
+    from autoresearch_tui.agents.tuner import Tuner, sampler_problem
+
+    if problem := sampler_problem(spec):
+        raise AgentSetupError(f"agent {spec.label}: {problem}")
+    return Tuner(spec)
+
+
 BUILDERS: dict[str, Callable[[AgentSpec, Path], Proposer]] = {
     "anthropic": _anthropic,
     "openai": _openai,
     "openai-compatible": _openai_compatible,
     "mutator": _mutator,
     "command": _command,
+    "optuna": _optuna,
 }  # one per name of BACKENDS (tests/agents/test_llm_backends.py checks)
 
 

@@ -18,7 +18,13 @@ Values are means over a node's runs; a verdict compares the difference with the 
 from __future__ import annotations
 
 from autoresearch_tui.agents.format import fmt_delta, fmt_metric
-from autoresearch_tui.agents.request import ConstantTrial, InFlight, Memory, NodeResult
+from autoresearch_tui.agents.request import (
+    ConstantTrial,
+    InFlight,
+    Memory,
+    NodeResult,
+    TunerHistory,
+)
 
 MARKS = "✓ better beyond the spread, ✓? better once, ≈ within noise, ✗ worse beyond the spread"
 
@@ -149,3 +155,22 @@ def parent_part(memory: Memory, parent_id: str) -> list[str]:
             + "\n".join(result_line(r) for r in memory.children)
         )
     return parts
+
+
+def belief_part(history: TunerHistory | None) -> list[str]:
+    """The tuner persona's current belief about this parent's code (search/tuner_history.py):
+    per constant, the best trial's value and the range among the best trials; at most
+    one heading and 12 lines, none when no tuner is in the search or nothing varied yet."""
+    if history is None or not history.belief:
+        return []
+    seeded = f", seeded from {history.seeded_from}'s code" if history.seeded_from else ""
+    lines = [
+        f"- {b.name}: best {b.best}"
+        + (f" (best trials: {b.low}..{b.high})" if b.low != b.high else "")
+        for b in history.belief
+    ]
+    return [
+        f"## The tuner's belief ({history.measured} measured trials of this code{seeded}; "
+        "it tunes these constants itself: change the code, or what it cannot reach)\n"
+        + "\n".join(lines)
+    ]

@@ -169,6 +169,22 @@ def describe(changes: Sequence[tuple[Constant, Value]]) -> str:
     return "; ".join(parts)
 
 
+def tunable_constants(request: ProposalRequest) -> list[Constant]:
+    """The constants of the editable Python files that a change may move (the mutator's
+    and the tuner's): seeds never (a new seed is never a gain, only new luck), and only
+    the UPPER_CASE ones where there are any (hyperparameters, PEP 8 and autoresearch's
+    train.py: a file's lower-case module state, `step = 0`, is left alone)."""
+    constants = [
+        c
+        for path in request.editable
+        if path.endswith(".py") and path in request.parent_files
+        for c in find_constants(path, request.parent_files[path])
+        if "seed" not in c.name.lower()
+    ]
+    upper = [c for c in constants if c.name.isupper()]
+    return upper or constants
+
+
 class Mutator:
     """The `mutator` backend: a Proposer with no model behind it."""
 
@@ -178,17 +194,7 @@ class Mutator:
         self.spec = spec
 
     def propose_sync(self, request: ProposalRequest) -> Proposal:
-        constants = [
-            c
-            for path in request.editable
-            if path.endswith(".py") and path in request.parent_files
-            for c in find_constants(path, request.parent_files[path])
-            if "seed" not in c.name.lower()  # a new seed is never a gain, only new luck
-        ]
-        # Hyperparameters are UPPER_CASE constants (PEP 8; autoresearch's train.py): where
-        # a file has them, its lower-case module state (`step = 0`) is left alone.
-        upper = [c for c in constants if c.name.isupper()]
-        constants = upper or constants
+        constants = tunable_constants(request)
         if not constants:
             raise ProposalFailed(
                 "mutator: no module-level constants to perturb in the editable files"

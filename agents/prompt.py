@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from autoresearch_tui.agents.format import fmt_delta, fmt_metric
 from autoresearch_tui.agents.instructions import ROLE, Mode, reply_format
-from autoresearch_tui.agents.memory_prompt import parent_part, shared_part
+from autoresearch_tui.agents.memory_prompt import belief_part, parent_part, shared_part
 from autoresearch_tui.agents.request import Memory, ProposalRequest, TriedChange
 from autoresearch_tui.agents.run_section import run_section
 
@@ -122,6 +122,7 @@ def _remembered(request: ProposalRequest, memory: Memory) -> list[str]:
         *shared_part(memory, request.metric, request.goal),
         PARENT_MARK,
         *parent_part(memory, request.parent_id),
+        *belief_part(request.tuner),
     ]
 
 

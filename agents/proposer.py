@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from autoresearch_tui.agents.request import LessonsRequest, ProposalRequest
 
-BACKENDS = ("anthropic", "openai", "openai-compatible", "mutator", "command")
+BACKENDS = ("anthropic", "openai", "openai-compatible", "mutator", "command", "optuna")
 """Every agent backend, by the name `[[agents]] backend` and `--agents` give it; the one
 list of them (agents/backends.py builds each, search/config.py checks the names)."""
 

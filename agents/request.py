@@ -90,6 +90,44 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Trial:
+    """One measured node of the tuner's history (search/tuner_history.py): its constants'
+    values as source text (`{"LR": "0.04"}`; a second file's names as `model.py:HEADS`)
+    and its mean over its runs; `mean` None: it crashed or timed out (a failure), or it
+    is still in flight (`status` proposing, ready or running)."""
+
+    node_id: str
+    values: dict[str, str]
+    mean: float | None
+    runs: int
+    status: str
+
+
+@dataclass(frozen=True)
+class ConstantBelief:
+    """What the tuner's history says of one constant: the value of the best trial and
+    the range of values among the best trials (the top quarter, at least three)."""
+
+    name: str
+    best: str
+    low: str
+    high: str
+
+
+@dataclass(frozen=True)
+class TunerHistory:
+    """The tree's trials that share the parent's skeleton (its editable files with the
+    constant values masked), oldest first; `seeded_from` names the node whose skeleton's
+    trials stand in when the parent's skeleton has no measured trial but the parent
+    (an LLM changed the code). `belief` is what the LLM personas' prompts are shown."""
+
+    trials: tuple[Trial, ...]
+    seeded_from: str = ""
+    belief: tuple[ConstantBelief, ...] = ()
+    measured: int = 0  # trials with a mean among `trials`
+
+
+@dataclass(frozen=True)
 class LessonsNote:
     """The run's current lessons note (search/lessons.py): what the search has learned and
     what is still open, written by a model persona every `[search] lessons_every`
@@ -163,6 +201,10 @@ class ProposalRequest:
     rejected: list[str] = field(default_factory=list)
     # The current lessons note (search/lessons.py); the prompt shows it after the hints.
     lessons: LessonsNote | None = None
+    # The tuner's history (search/tuner_history.py), filled when a `tuner` (optuna)
+    # persona is in the search; the LLM prompts show its `belief`.
+    tuner: TunerHistory | None = None
+    child_id: str = ""  # the node this proposal is for (seeds the tuner's sampler)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from autoresearch_tui.search.constants import content_hash, files_constants
 from autoresearch_tui.search.model import Node
+from autoresearch_tui.search.skeleton import skeleton_hash
 from autoresearch_tui.search.tree import Tree
 
 
@@ -30,10 +31,11 @@ class FileReader(Protocol):
 class CommitFacts:
     constants: dict[str, str]  # module-level constants of the editable Python files
     content: str  # content_hash of the editable files
+    skeleton: str = ""  # skeleton_hash: the files with constant values masked (the tuner)
 
 
 def facts_of(files: Mapping[str, str]) -> CommitFacts:
-    return CommitFacts(files_constants(files), content_hash(files))
+    return CommitFacts(files_constants(files), content_hash(files), skeleton_hash(files))
 
 
 def read_facts(git: FileReader, commits: list[str], editable: list[str]) -> dict[str, CommitFacts]:

@@ -29,6 +29,7 @@ from autoresearch_tui.search.noise import seed_only_change
 from autoresearch_tui.search.personas import MAX_FAILED_IN_A_ROW, Personas
 from autoresearch_tui.search.run_figures import RunFacts
 from autoresearch_tui.search.tree import Tree
+from autoresearch_tui.search.tuner_history import tuner_history
 
 CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
 TRIED_SHOWN = 40  # siblings and cousins shown to the persona, the latest
@@ -232,7 +233,13 @@ class Proposing:
             merge_change=merge_change,
             memory=build_memory(tree, self.facts, parent.id, exclude=node.id),
             lessons=self.lessons(),
+            tuner=tuner_history(tree, self.facts, parent.id) if self._tuning() else None,
+            child_id=node.id,
         )
+
+    def _tuning(self) -> bool:
+        """A `tuner` (optuna backend) persona is in the search: requests carry its history."""
+        return any(p.spec.backend == "optuna" for p in self.personas.proposers)
 
     def check(self, proposal: Proposal, parent_files: dict[str, str]) -> None:
         """Raise ProposalFailed for a proposal that edits a file it may not or nothing,

@@ -16,8 +16,9 @@ final best). Two suites:
   hundreds of searches fit in minutes on two cores. The true value of every node is known, so the table scores
   what each search *would export* (the true value of its best node, by its own noisy
   measurements), not what it measured.
-* `cpu-train`: the built-in trainer's cpu preset, real runs with a short budget, the
-  mutator, a few seeds (slow; app/bench/search_cpu.py). No true metric exists there:
+* `cpu-train`: the built-in trainer's cpu preset, real runs with a short budget in
+  training tokens (values repeat for a seed), the mutator, a few seeds (slow;
+  app/bench/search_cpu.py). No true metric exists there:
   each search's final best is re-run `--eval-runs` times with fresh seeds and that mean
   is scored.
 
@@ -29,7 +30,13 @@ run at a time, no re-runs, no merges.
     autoresearch-tui bench search [--suite landscapes|cpu-train] [--seeds 10]
         [--experiments 60] [--slots 2] [--policies ratchet,best-first,uct,...]
         [--landscapes additive,...] [--agents explorer@mutator] [--jobs N]
-        [--png docs/bench-search.png] [--json FILE]
+        [--png docs/bench-search.png] [--json FILE] [--from-json FILE]
+
+The tuner persona's variants (`best-first+tpe`, `+cmaes`, `+mixed`, the same for
+`ratchet` and `parallel-greedy`) run `tuner@optuna`, `tuner@optuna:cmaes` or
+`explorer@mutator,tuner@optuna` whatever `--agents` says; their comparisons (tuner vs
+mutator, the reach of the ratchet's final best, best-first vs parallel-greedy at equal
+wall-clock) follow the tables (app/bench/search_tuner.py).
 """
 
 from __future__ import annotations
@@ -44,9 +51,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES
-from autoresearch_tui.app.bench.search_cpu import main_cpu_train
-from autoresearch_tui.app.bench.search_runs import VARIANTS, run_landscape
+from autoresearch_tui.app.bench.search_cpu import CPU_TRAIN_TOKENS, main_cpu_train
+from autoresearch_tui.app.bench.search_runs import VARIANTS, Trace, run_landscape
 from autoresearch_tui.app.bench.search_scores import plot, reader_summary, score, summary, table
+from autoresearch_tui.app.bench.search_tuner import tuner_summary
 
 DEFAULT_POLICIES = "ratchet,best-first,uct"
 
@@ -67,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--png", type=Path, default=Path("bench-search.png"))
     p.add_argument("--json", type=Path, default=None, help="also write every trace here")
-    p.add_argument("--budget-s", type=float, default=20.0, help="cpu-train: training seconds")
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="score the traces an earlier --json wrote instead of running")  # fmt: skip
+    p.add_argument("--budget-tokens", type=int, default=CPU_TRAIN_TOKENS,
+                   help="cpu-train: training tokens per run")  # fmt: skip
     p.add_argument("--eval-runs", type=int, default=3, help="cpu-train: re-runs of each final best")
     return p
 
@@ -97,8 +108,13 @@ def main(argv: list[str]) -> int:
         for v in variants
     ]
     start = time.monotonic()
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        traces = list(pool.map(run_landscape, *zip(*jobs, strict=True)))
+    if args.from_json:
+        traces = [Trace(**t) for t in json.loads(args.from_json.read_text())]
+        traces = [t for t in traces if t.landscape in landscapes and t.variant in variants]
+        traces = [t for t in traces if t.seed < args.seeds]
+    else:
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            traces = list(pool.map(run_landscape, *zip(*jobs, strict=True)))
     rows = score(traces, args.experiments)
     print(
         f"bench search: {len(landscapes)} landscapes x {len(variants)} policies x {args.seeds} "
@@ -111,6 +127,9 @@ def main(argv: list[str]) -> int:
     if readers := reader_summary(rows, args.experiments):
         print()
         print(readers)
+    if tuners := tuner_summary(traces, rows, args.experiments):
+        print()
+        print(tuners)
     plot(
         traces,
         args.experiments,

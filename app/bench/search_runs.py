@@ -27,6 +27,7 @@ from autoresearch_tui.agents.mutator import Mutator, apply_changes, describe, fi
 from autoresearch_tui.agents.mutator import mutate_value as mutate
 from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed, Proposer
 from autoresearch_tui.agents.request import ProposalRequest
+from autoresearch_tui.agents.tuner import Tuner
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES, Landscape, read_constants
 from autoresearch_tui.app.bench.reader import shared_server
 from autoresearch_tui.search.config import Config, load_config, parse_agents
@@ -52,6 +53,8 @@ class Variant:
 
 RATCHET: dict[str, Any] = {"base_runs": 1, "confirm_runs": 0, "merge": False}
 READERS = ("reader", "reader-blind")  # `persona@reader`: the scripted reader model
+TPE, CMAES = "tuner@optuna", "tuner@optuna:cmaes"  # the tuner persona's two samplers
+MIXED = "explorer@mutator,tuner@optuna"
 
 VARIANTS: dict[str, Variant] = {
     v.label: v
@@ -69,6 +72,18 @@ VARIANTS: dict[str, Variant] = {
         Variant("best-first+reader", "best-first", agents="explorer@reader"),
         Variant("best-first+reader-blind", "best-first", agents="explorer@reader-blind"),
         Variant("ratchet+reader", "ratchet", RATCHET, agents="explorer@reader"),
+        # the tuner persona (agents/tuner.py) and the parallel peer (issue 13)
+        Variant("best-first+tpe", "best-first", agents=TPE),
+        Variant("best-first+cmaes", "best-first", agents=CMAES),
+        Variant("best-first+mixed", "best-first", agents=MIXED),
+        Variant("ratchet+tpe", "ratchet", RATCHET, agents=TPE),
+        Variant("ratchet+cmaes", "ratchet", RATCHET, agents=CMAES),
+        Variant("ratchet+mixed", "ratchet", RATCHET, agents=MIXED),
+        # N GPUs proposing from the current best in waves, no noise control, no merges
+        Variant("parallel-greedy", "parallel-greedy", RATCHET),
+        Variant("parallel-greedy+tpe", "parallel-greedy", RATCHET, agents=TPE),
+        Variant("parallel-greedy+cmaes", "parallel-greedy", RATCHET, agents=CMAES),
+        Variant("parallel-greedy+mixed", "parallel-greedy", RATCHET, agents=MIXED),
     )
 }
 TOML = """\
@@ -130,7 +145,10 @@ def build_agents(spec: str, workspace: Path | None = None) -> list[Proposer]:
         else:
             plain.append(item)
     for s in parse_agents(",".join(plain)) if plain else []:
-        agents.append(Placebo(s) if s.persona == "placebo" else Mutator(s))
+        if s.backend == "optuna":
+            agents.append(Tuner(s))
+        else:
+            agents.append(Placebo(s) if s.persona == "placebo" else Mutator(s))
     return agents
 
 

@@ -5,7 +5,12 @@ like autoresearch) and `choose(tree, ...)`. Add one in one file under this packa
 decorate it with `@register`, and import it below.
 """
 
-from autoresearch_tui.search.policies import best_first, ratchet, uct  # noqa: F401  (registers)
+from autoresearch_tui.search.policies import (  # noqa: F401  (registers)
+    best_first,
+    parallel_greedy,
+    ratchet,
+    uct,
+)
 from autoresearch_tui.search.policies.base import (
     POLICIES,
     Policy,

@@ -18,7 +18,7 @@ from autoresearch_tui.agents.pricing import PRICES, Usage, call_cost, price_for
 from autoresearch_tui.agents.prompt import build_prompt
 from autoresearch_tui.agents.request import ProposalRequest, TriedChange
 
-PERSONAS = ["architect", "debugger", "explorer", "optimizer", "simplifier"]
+PERSONAS = ["architect", "debugger", "explorer", "optimizer", "simplifier", "tuner"]
 
 
 def test_builtin_briefs_ship_as_package_data(tmp_path: Path) -> None:

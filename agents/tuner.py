@@ -1,0 +1,342 @@
+"""The `tuner` persona (backend `optuna`): Optuna over the module-level constants.
+
+No model and no API key. The search side hands it a history (`ProposalRequest.tuner`,
+search/tuner_history.py): the tree's trials that share the parent's code apart from
+constant values, each with its constants' values and its mean over its runs. The tuner
+tells them to an in-memory Optuna study, asks for the next values, and proposes them as
+a child of the parent the policy chose, edited in place as the mutator edits
+(agents/mutator.py: the same constants, `apply_changes`, `describe`).
+
+* Samplers (the model part of `tuner@optuna[:SAMPLER]`): `tpe` (the default;
+  multivariate, with the constant liar so proposals in flight are avoided), `cmaes`
+  (warm-started each time from the history's best trials, WS-CMA-ES; booleans and
+  strings go to a TPE beside it), `random`.
+* Search spaces come from the values (`infer_space`): positive floats on a log scale
+  (a fraction stays below 1), powers of two as their exponent, other integers on a log
+  scale when positive, booleans and the strings the file compares a constant against as
+  categories. The bounds are the parent's value /4..x4, widened to every value tried
+  and to /4..x4 around the best trial's, so a best at an edge always has room beyond it.
+* Failures: Optuna 5's TPE and CMA-ES read only finished (COMPLETE) trials and ignore
+  FAIL ones, so a crashed or timed-out trial is told as COMPLETE with a pessimistic
+  value (the worst mean plus the spread of the means): the samplers learn to avoid
+  crashing regions.
+* Deterministic: the sampler's seed comes from `[search] seed`, the parent and the
+  child's id, so the same history and seed give the same proposal.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import hashlib
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState, create_trial
+
+from autoresearch_tui.agents.mutator import (
+    Constant,
+    Value,
+    apply_changes,
+    describe,
+    tunable_constants,
+)
+from autoresearch_tui.agents.mutator import _round as round3
+from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed
+from autoresearch_tui.agents.request import ProposalRequest, Trial
+
+SAMPLERS = ("tpe", "cmaes", "random")
+WIDEN = 4.0  # bounds: the parent's value and the best's, divided and multiplied by this
+STARTUP_TRIALS = 5  # TPE samples at random until the study has this many trials
+WARM_START_TRIALS = 10  # CMA-ES fits its start to the best tenth: ten trials at least
+MAX_ASKS = 30  # asks for a change not tried yet from this parent, then a failure
+PARAM = "{}"  # a constant's parameter name is its history key
+
+
+def sampler_name(spec: AgentSpec) -> str:
+    return spec.model or "tpe"
+
+
+def sampler_problem(spec: AgentSpec) -> str:
+    """'' for a known sampler, else the fix in one line."""
+    if sampler_name(spec) in SAMPLERS:
+        return ""
+    return (
+        f"sampler {spec.model!r} is unknown — write {spec.persona}@optuna, "
+        f"or {', '.join(f'{spec.persona}@optuna:{s}' for s in SAMPLERS)}"
+    )
+
+
+@dataclass(frozen=True)
+class Space:
+    """One constant as a parameter of the study."""
+
+    key: str  # its name in the history: NAME, or path:NAME for a second file
+    constant: Constant
+    distribution: BaseDistribution
+    exponent: bool = False  # the parameter is log2 of the value (a power of two)
+
+    def to_param(self, value: Value) -> Any | None:
+        """The parameter for a value; None when the space cannot hold it."""
+        if isinstance(self.distribution, CategoricalDistribution):
+            return value if value in self.distribution.choices else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        param: float = value
+        if self.exponent:
+            if not (isinstance(value, int) and _power_of_two(value)):
+                return None
+            param = value.bit_length() - 1
+        dist = self.distribution
+        assert isinstance(dist, FloatDistribution | IntDistribution)
+        if not dist.low <= param <= dist.high:
+            return None
+        return int(param) if isinstance(dist, IntDistribution) else float(param)
+
+    def from_param(self, param: Any) -> Value:
+        if self.exponent:
+            return int(2 ** int(param))
+        if isinstance(self.distribution, FloatDistribution):
+            return round3(float(param))
+        value: Value = param
+        return value
+
+
+def _power_of_two(v: int) -> bool:
+    return v >= 2 and v & (v - 1) == 0
+
+
+def parse_value(text: str | None) -> Value | None:
+    """A history value (source text) as a literal; None when it is not one."""
+    if text is None:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, int | float | str | bool) else None
+
+
+def history_key(c: Constant, paths: Sequence[str]) -> str:
+    """search/constants.files_constants' name: a second file's names carry its path."""
+    first = min((p for p in paths if p.endswith(".py")), default=c.path)
+    return c.name if c.path == first else f"{c.path}:{c.name}"
+
+
+def infer_space(c: Constant, seen: Sequence[Value], best: Value | None) -> BaseDistribution:
+    """The distribution of one constant (the module docstring's rules); `seen` are the
+    values tried (of the constant's type), `best` the best trial's."""
+    v = c.value
+    if isinstance(v, bool):
+        return CategoricalDistribution((False, True))
+    if isinstance(v, str):
+        return CategoricalDistribution(tuple(sorted({v, *c.choices})))
+    values = [x for x in (v, *seen) if type(x) is type(v)]
+    anchors = [x for x in (v, best) if x is not None and type(x) is type(v)]
+    if isinstance(v, int) and _power_of_two(v):
+        exps = [int(x).bit_length() - 1 for x in values if _power_of_two(int(x))]
+        step = round(math.log2(WIDEN))
+        lows = [int(a).bit_length() - 1 - step for a in anchors if _power_of_two(int(a))]
+        highs = [int(a).bit_length() - 1 + step for a in anchors if _power_of_two(int(a))]
+        return IntDistribution(max(1, min(exps + lows)), max(exps + highs))
+    if all(x > 0 for x in values):
+        lo = min([*values, *(a / WIDEN for a in anchors)])
+        hi = max([*values, *(a * WIDEN for a in anchors)])
+        if isinstance(v, int):
+            return IntDistribution(max(1, math.floor(lo)), max(2, math.ceil(hi)), log=True)
+        top = max(values)
+        if top < 1:  # a fraction stays one (a ratio, Adam's beta)
+            hi = min(hi, 1 - (1 - top) / WIDEN)
+        return FloatDistribution(lo, hi, log=True)
+    span = max(abs(float(x)) for x in values) * (WIDEN - 1) or 0.1
+    lo = min(values) - span if min(values) < 0 else 0
+    hi = max(values) + span
+    if isinstance(v, int):
+        return IntDistribution(math.floor(lo), max(math.floor(lo) + 1, math.ceil(hi)))
+    return FloatDistribution(float(lo), float(hi))
+
+
+def spaces_of(request: ProposalRequest, trials: Sequence[Trial], sign: float) -> list[Space]:
+    """A space per tunable constant of the parent, from the values the trials tried."""
+    constants = tunable_constants(request)
+    measured = [t for t in trials if t.mean is not None]
+    best = min(measured, key=lambda t: sign * (t.mean or 0.0)) if measured else None
+    spaces = []
+    for c in constants:
+        key = history_key(c, list(request.parent_files))
+        seen = [x for t in trials if (x := parse_value(t.values.get(key))) is not None]
+        best_value = parse_value(best.values.get(key)) if best is not None else None
+        dist = infer_space(c, seen, best_value)
+        exponent = isinstance(c.value, int) and not isinstance(c.value, bool)
+        exponent = exponent and _power_of_two(int(c.value))
+        spaces.append(Space(key, c, dist, exponent))
+    return spaces
+
+
+def pessimistic(trials: Sequence[Trial], sign: float) -> float:
+    """What a failed trial is told: worse than the worst mean by the means' spread."""
+    means = [t.mean for t in trials if t.mean is not None]
+    if not means:
+        return sign * 1e6
+    worst = max(means, key=lambda m: sign * m)
+    spread = max(means) - min(means) or abs(worst) * 0.01 or 1.0
+    return worst + sign * spread
+
+
+def _params(spaces: Sequence[Space], trial: Trial) -> dict[str, Any]:
+    params = {}
+    for space in spaces:
+        value = parse_value(trial.values.get(space.key))
+        param = space.to_param(value) if value is not None else None
+        if param is not None:
+            params[space.key] = param
+    return params
+
+
+def told_trials(
+    spaces: Sequence[Space], trials: Sequence[Trial], sign: float
+) -> list[optuna.trial.FrozenTrial]:
+    """The history as Optuna trials: a mean as COMPLETE, a failure as COMPLETE with the
+    pessimistic value, a trial in flight as RUNNING (TPE's constant liar avoids it)."""
+    distributions = {s.key: s.distribution for s in spaces}
+    failed = pessimistic(trials, sign)
+    frozen = []
+    for trial in trials:
+        params = _params(spaces, trial)
+        if not params:
+            continue
+        dists = {k: distributions[k] for k in params}
+        if trial.mean is not None or trial.status in ("crashed", "timeout"):
+            value = trial.mean if trial.mean is not None else failed
+            frozen.append(create_trial(params=params, distributions=dists, value=value))
+        else:
+            frozen.append(
+                create_trial(params=params, distributions=dists, state=TrialState.RUNNING)
+            )
+    return frozen
+
+
+def _seed(request: ProposalRequest) -> int:
+    """From the search's seed, the child (siblings asked at once differ) and the changes
+    sent back; the same history and seed give the same proposal."""
+    key = f"{request.seed}:{request.parent_id}:{request.child_id}"
+    key += f":{len(request.rejected)}"
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+
+
+def make_study(
+    name: str, spaces: Sequence[Space], told: Sequence[optuna.trial.FrozenTrial], seed: int,
+    goal: str,
+) -> optuna.Study:  # fmt: skip
+    """An in-memory study with the history told, its sampler seeded."""
+    sampler: optuna.samplers.BaseSampler
+    if name == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif name == "cmaes":
+        sampler = _cmaes(spaces, told, seed)
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, constant_liar=True,
+            n_startup_trials=STARTUP_TRIALS, warn_independent_sampling=False,
+        )  # fmt: skip
+    study = optuna.create_study(
+        direction="minimize" if goal == "min" else "maximize", sampler=sampler
+    )
+    for trial in told:
+        study.add_trial(trial)
+    return study
+
+
+def _cmaes(
+    spaces: Sequence[Space], told: Sequence[optuna.trial.FrozenTrial], seed: int
+) -> optuna.samplers.BaseSampler:
+    """CMA-ES over the numeric constants, warm-started from the finished trials that
+    set them all (WS-CMA-ES: a Gaussian fitted to their best tenth); before ten of those,
+    started at the centre of the bounds (on a log scale: the parent's values)."""
+    numeric = {
+        s.key: s.distribution
+        for s in spaces
+        if not isinstance(s.distribution, CategoricalDistribution)
+    }
+    source = [
+        create_trial(params={k: t.params[k] for k in numeric}, distributions=numeric,
+                     value=t.value)
+        for t in told
+        if t.state == TrialState.COMPLETE and numeric and all(k in t.params for k in numeric)
+    ]  # fmt: skip
+    beside = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+    if len(source) < WARM_START_TRIALS:  # the centre of the bounds: the parent's values
+        return optuna.samplers.CmaEsSampler(
+            seed=seed, independent_sampler=beside, warn_independent_sampling=False
+        )
+    return optuna.samplers.CmaEsSampler(
+        seed=seed, source_trials=source, independent_sampler=beside,
+        warn_independent_sampling=False,
+    )  # fmt: skip
+
+
+class Tuner:
+    """The `optuna` backend: a Proposer with a study behind it instead of a model."""
+
+    can_debug = False
+
+    def __init__(self, spec: AgentSpec):
+        self.spec = spec
+        self.sampler = sampler_name(spec)
+
+    def propose_sync(self, request: ProposalRequest) -> Proposal:
+        sign = 1.0 if request.goal == "min" else -1.0
+        trials = list(request.tuner.trials) if request.tuner is not None else []
+        spaces = spaces_of(request, trials, sign)
+        if not spaces:
+            raise ProposalFailed("tuner: no module-level constants to tune in the editable files")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's experimental-feature warnings
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            told = told_trials(spaces, trials, sign)
+            study = make_study(self.sampler, spaces, told, _seed(request), request.goal)
+            distributions = {s.key: s.distribution for s in spaces}
+            tried = set(request.tried_descriptions)
+            for _ in range(MAX_ASKS):
+                asked = study.ask(distributions)
+                changes = [
+                    (s.constant, new)
+                    for s in spaces
+                    if (new := s.from_param(asked.params[s.key])) != s.constant.value
+                ]
+                description = f"tuner: {describe(changes)}" if changes else ""
+                if not changes or description in tried:
+                    continue
+                files = apply_changes(request.parent_files, changes)
+                if files:
+                    return Proposal(description, files, self._rationale(request, told), "")
+        raise ProposalFailed(
+            f"tuner: {MAX_ASKS} asks of the study gave only changes tried from "
+            f"{request.parent_id} already"
+        )
+
+    def _rationale(self, request: ProposalRequest, told: Sequence[Any]) -> str:
+        history = request.tuner
+        measured = history.measured if history is not None else 0
+        seeded = (
+            f", seeded from {history.seeded_from}'s code"
+            if history is not None and history.seeded_from
+            else ""
+        )
+        return (
+            f"Optuna {self.sampler} sampler: {len(told)} trials told ({measured} measured) "
+            f"of this code{seeded}."
+        )
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        return await asyncio.to_thread(self.propose_sync, request)

@@ -1,0 +1,148 @@
+"""The tuner persona (agents/tuner.py): search spaces inferred from the values, the
+history told to a real Optuna study (failures as pessimistic finished trials), the same
+proposal for the same history and seed, and the backend's checks."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+from synthetic import TRAIN_PY, train_request
+
+from autoresearch_tui.agents.backends import AgentSetupError, make_backend
+from autoresearch_tui.agents.memory_prompt import belief_part
+from autoresearch_tui.agents.mutator import find_constants
+from autoresearch_tui.agents.proposer import AgentSpec
+from autoresearch_tui.agents.request import ConstantBelief, Trial, TunerHistory
+from autoresearch_tui.agents.tuner import Tuner, infer_space, spaces_of, told_trials
+from autoresearch_tui.search.constants import module_constants
+
+
+def constant(name: str, source: str = TRAIN_PY):
+    return next(c for c in find_constants("train.py", source) if c.name == name)
+
+
+def values(**changes: object) -> dict[str, str]:
+    """train.py's constants (as the history holds them: source text), some changed."""
+    base = module_constants(TRAIN_PY)
+    return {**base, **{k: repr(v) for k, v in changes.items()}}
+
+
+def test_spaces_log_floats_powers_of_two_bools_and_strings() -> None:
+    lr = infer_space(constant("LR"), [], None)
+    assert isinstance(lr, FloatDistribution) and lr.log
+    assert math.isclose(lr.low, 0.01) and math.isclose(lr.high, 0.16)
+    warmup = infer_space(constant("WARMUP"), [0.5], None)  # a fraction stays below 1
+    assert isinstance(warmup, FloatDistribution) and warmup.log and 0.5 <= warmup.high < 1
+    depth = infer_space(constant("DEPTH"), [], None)  # 8 = 2**3: its exponent, 2**1..2**5
+    assert isinstance(depth, IntDistribution) and (depth.low, depth.high) == (1, 5)
+    bias = infer_space(constant("USE_BIAS"), [], None)
+    assert isinstance(bias, CategoricalDistribution) and set(bias.choices) == {False, True}
+    act = infer_space(constant("ACT"), [], None)  # the values the file compares ACT with
+    assert isinstance(act, CategoricalDistribution)
+    assert set(act.choices) == {"relu", "gelu", "silu"}
+
+
+def test_bounds_cover_the_history_and_widen_past_a_best_at_the_edge() -> None:
+    lr = infer_space(constant("LR"), [0.3], 0.3)  # tried and best at 0.3: room beyond it
+    assert isinstance(lr, FloatDistribution)  # (a fraction: below 1, as the mutator keeps it)
+    assert math.isclose(lr.high, 1 - 0.7 / 4) and math.isclose(lr.low, 0.01)
+    wide = infer_space(constant("DEPTH", TRAIN_PY.replace("DEPTH = 8", "DEPTH = 6")), [12], 12)
+    assert isinstance(wide, IntDistribution) and wide.log and (wide.low, wide.high) == (1, 48)
+    depth = infer_space(constant("DEPTH"), [64], 64)  # 2**6 best: up to 2**8
+    assert isinstance(depth, IntDistribution) and depth.high == 8
+
+
+def history(trials: list[Trial]) -> TunerHistory:
+    return TunerHistory(tuple(trials), measured=sum(t.mean is not None for t in trials))
+
+
+def proposal(tmp_path: Path, trials: list[Trial], child: str, sampler: str = "", seed: int = 0):
+    tuner = Tuner(AgentSpec("tuner", "optuna", sampler))
+    request = train_request(tmp_path, tuner=history(trials), child_id=child, seed=seed)
+    return asyncio.run(tuner.propose(request))
+
+
+def bowl(lr: float) -> float:
+    return 1.0 + math.log2(lr / 0.08) ** 2 * 0.05
+
+
+SOME = [Trial(f"n{i:04d}", values(LR=lr), bowl(lr), 1, "done") for i, lr in
+        enumerate((0.04, 0.02, 0.06, 0.1, 0.05, 0.07, 0.03))]  # fmt: skip
+
+
+@pytest.mark.parametrize("sampler", ["", "cmaes", "random"])
+def test_same_history_and_seed_give_the_same_proposal(tmp_path: Path, sampler: str) -> None:
+    first = proposal(tmp_path, SOME, "n0010", sampler)
+    again = proposal(tmp_path, SOME, "n0010", sampler)
+    assert first.description == again.description and first.files == again.files
+    assert first.description.startswith("tuner: ")
+    other = {
+        proposal(tmp_path, SOME, f"n00{i}", sampler, seed=1).description for i in range(11, 15)
+    }
+    assert len(other) > 1  # siblings asked at once get different values
+
+
+def code_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.split(" =")[0].isupper()]
+
+
+def test_the_proposal_edits_the_constants_in_place(tmp_path: Path) -> None:
+    p = proposal(tmp_path, SOME, "n0010")
+    new = module_constants(p.files["train.py"])
+    changed = {k for k, v in new.items() if module_constants(TRAIN_PY)[k] != v}
+    assert changed and all(k in p.description for k in changed)
+    assert "KNOBS" not in changed
+    assert code_lines(p.files["train.py"]) == code_lines(TRAIN_PY)  # the rest is untouched
+
+
+def test_failures_are_told_as_pessimistic_finished_trials(tmp_path: Path) -> None:
+    crashed = [Trial(f"n01{i:02d}", values(LR=0.2 + i / 100), None, 0, "crashed") for i in range(8)]
+    running = [Trial("n0200", values(LR=0.05, DEPTH=16), None, 0, "running")]
+    trials = SOME + crashed + running
+    request = train_request(tmp_path)
+    spaces = spaces_of(request, trials, 1.0)
+    told = told_trials(spaces, trials, 1.0)
+    worst = max(t.mean for t in SOME if t.mean is not None)
+    failed = [t for t in told if t.params["LR"] >= 0.2]
+    assert len(failed) == 8
+    assert all(t.state == TrialState.COMPLETE and t.value > worst for t in failed)
+    assert told[-1].state == TrialState.RUNNING
+
+
+def test_a_crashed_region_gets_fewer_proposals(tmp_path: Path) -> None:
+    """LR above 0.15 crashed every time: TPE (which learns from the pessimistic values)
+    proposes there less often than the random sampler, which learns nothing."""
+    crashed = [
+        Trial(f"n01{i:02d}", values(LR=0.16 + i / 50), None, 0, "crashed") for i in range(10)
+    ]
+    trials = SOME + crashed
+
+    def in_region(sampler: str) -> int:
+        lrs = []
+        for i in range(12):
+            p = proposal(tmp_path, trials, f"n03{i:02d}", sampler)
+            lrs.append(float(module_constants(p.files["train.py"])["LR"]))
+        return sum(lr >= 0.15 for lr in lrs)
+
+    assert in_region("") < in_region("random")
+
+
+def test_backend_checks_the_sampler(tmp_path: Path) -> None:
+    assert isinstance(make_backend(AgentSpec("tuner", "optuna", "cmaes"), tmp_path), Tuner)
+    with pytest.raises(AgentSetupError, match="tuner@optuna:cmaes"):
+        make_backend(AgentSpec("tuner", "optuna", "bayes"), tmp_path)
+
+
+def test_the_belief_section_is_short_and_only_with_a_belief() -> None:
+    assert belief_part(None) == [] and belief_part(history([])) == []
+    beliefs = tuple(ConstantBelief(f"C{i}", "1", "0.5", "2") for i in range(12))
+    text = belief_part(TunerHistory((), "n0007", beliefs, measured=30))
+    lines = "\n".join(text).splitlines()
+    assert (
+        len(lines) <= 15 and "n0007" in lines[0] and "- C0: best 1 (best trials: 0.5..2)" in lines
+    )
