@@ -2,14 +2,18 @@
 repository"; the search is built in app/launch.py).
 
     autoresearch-tui [DIR]                          TUI: start or resume the search in DIR
+    autoresearch-tui init DIR                       autoresearch.toml for an existing git repo
     autoresearch-tui init DIR [--preset cpu|gpu]    new workspace from the built-in trainer
     autoresearch-tui run DIR --headless [...]       the same search without the TUI
     autoresearch-tui status DIR [--json]            the tree and the best node
     autoresearch-tui export DIR [NODE|best] [-o FILE] [--series]
     autoresearch-tui bench overhead|search|prompts ...  benchmarks
     autoresearch-tui report DIR [-o OUTDIR]         report.md + progress.png for the morning
+    autoresearch-tui runs DIR [--json]              the runs (a new one when the base changed)
 
-Every user error is one line on stderr and exit code 2.
+status, export, report and the TUI take `--run NAME` (default: the latest run).
+Exit codes: 0 finished, 1 failed (the base failed, the search stopped by an error),
+2 usage or configuration (one line on stderr), 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autoresearch_tui.app.runs import RUN_HELP, run_config, runs_text
 from autoresearch_tui.search.config import ConfigError, load_config, parse_agents
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.runlock import WorkspaceBusy, busy, runner_pid
+from autoresearch_tui.search.runs import BaseFailed
 from autoresearch_tui.search.store import StoreFailed
 
 if TYPE_CHECKING:
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
     from autoresearch_tui.search.scheduler import Scheduler
     from autoresearch_tui.search.snapshot import Snapshot
 
-SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report")
+SUBCOMMANDS = ("init", "run", "status", "export", "bench", "report", "runs")
 
 
 WORKSPACE_HELP = "the workspace: a git repository with autoresearch.toml (default: .)"
@@ -50,17 +56,27 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autoresearch-tui",
         description="Best-first search over git branches for autonomous ML research.",
+        epilog="autoresearch-tui [DIR] [--run NAME] opens the TUI on DIR (NAME: a kept run, "
+        "read-only). Exit codes: 0 finished, 1 failed, 2 usage or configuration, "
+        "130 interrupted.",
     )
     sub = p.add_subparsers(dest="command")
 
-    init = sub.add_parser("init", help="create a workspace from the built-in trainer")
-    init.add_argument("dir", type=Path, help="the new workspace's directory (absent or empty)")
-    init.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
-                      help="model and batch sizes for a CPU or a GPU (default: cpu)")  # fmt: skip
+    init = sub.add_parser("init", help="write autoresearch.toml for an existing git repository, "
+                          "or create a workspace from the built-in trainer")  # fmt: skip
+    init.add_argument("dir", type=Path, help="an existing git repository, or a new (absent or "
+                      "empty) directory for the built-in trainer")  # fmt: skip
+    init.add_argument("--preset", choices=("cpu", "gpu"), default=None,
+                      help="new workspace: model and batch sizes for a CPU or a GPU (default: cpu)")  # fmt: skip
     init.add_argument("--budget-s", type=float, default=None,
-                      help="one experiment's training time in seconds (default: the preset's)")  # fmt: skip
+                      help="a budget of training seconds per experiment (the gpu preset's kind)")  # fmt: skip
+    init.add_argument("--budget-tokens", type=int, default=None,
+                      help="a budget of training tokens per experiment (the cpu preset's kind)")  # fmt: skip
     init.add_argument("--dataset", default="stdlib",
                       help="stdlib (offline, default), climbmix or tinystories (downloaded)")  # fmt: skip
+    from autoresearch_tui.app.init_repo import add_arguments as add_init_repo_arguments
+
+    add_init_repo_arguments(init)  # --editable, --run, --metric, ... for an existing repository
 
     run = sub.add_parser("run", help="run the search (with --headless: no TUI)")
     run.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
@@ -74,13 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="persona@backend[:model],... instead of [[agents]], e.g. "
                      "architect@anthropic:claude-opus-4-6,explorer@mutator")  # fmt: skip
     run.add_argument("--policy", default=None,
-                     help="best-first, uct or ratchet (default: [search] policy)")  # fmt: skip
+                     help="best-first, uct, ratchet or parallel-greedy (default: [search] policy)")  # fmt: skip
     run.add_argument("--seed", type=int, default=None,
                      help="seed of the experiments and the agents' choices ([search] seed)")  # fmt: skip
 
     status = sub.add_parser("status", help="the tree and the best node")
     status.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
     status.add_argument("--json", action="store_true", help="the nodes and totals as JSON")
+    status.add_argument("--run", default=None, metavar="NAME", help=RUN_HELP)
 
     export = sub.add_parser("export", help="the patch of a node against the base commit")
     export.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
@@ -88,12 +105,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, default=None,
                         help="write the patch to this file (default: stdout)")  # fmt: skip
     export.add_argument("--series", action="store_true", help="format-patch of the lineage")
+    export.add_argument("--run", default=None, metavar="NAME", help=RUN_HELP)
 
     report = sub.add_parser("report", help="write report.md and progress.png for a run")
     report.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
     report.add_argument(
         "-o", "--output", type=Path, default=None, help="folder (default DIR/.autoresearch/report)"
     )
+    report.add_argument("--run", default=None, metavar="NAME", help=RUN_HELP)
+
+    runs = sub.add_parser("runs", help="the workspace's runs, the latest first")
+    runs.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
+    runs.add_argument("--json", action="store_true", help="the runs as JSON")
 
     bench = sub.add_parser("bench", help="benchmarks: overhead, search, prompts")
     bench.add_argument("suite", choices=("overhead", "search", "prompts"))
@@ -104,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
 def _tui_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoresearch-tui", add_help=False)
     p.add_argument("dir", type=Path, nargs="?", default=None)
+    p.add_argument("--run", default=None)
     p.add_argument("-h", "--help", action="store_true")
     return p
 
@@ -134,8 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_headless(search: Scheduler) -> int:
     """`run --headless`: one line per event on stdout, a summary at the end; Ctrl-C stops
-    the search cleanly (exit 130 unless the budget was spent)."""
+    the search cleanly (exit 130 unless the budget was spent); a failed base: exit 1."""
     from autoresearch_tui.app.headless import HeadlessPrinter, started_line
+    from autoresearch_tui.search.runs import base_failure
 
     printer = HeadlessPrinter(search)
     search.listeners.append(printer)
@@ -154,6 +179,9 @@ def _run_headless(search: Scheduler) -> int:
     finally:  # also when a full disk stopped it (StoreFailed goes on to main())
         if search.run_name:  # it opened
             print(printer.summary(time.monotonic() - start), flush=True)
+    if failed := base_failure(search.config, search.tree.root):
+        print(f"autoresearch-tui: error: {failed}", file=sys.stderr)
+        return 1
     return 130 if search.interrupted else 0
 
 
@@ -162,7 +190,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from autoresearch_tui.search.snapshot import load_snapshot
 
-    snap = load_snapshot(load_config(args.dir, check_clean=False))
+    snap = load_snapshot(run_config(args.dir, args.run))
     if args.json:
         print(json.dumps(snap.as_json(), indent=2))
         return 0
@@ -233,7 +261,10 @@ def _print_status_totals(console: Console, snap: Snapshot) -> None:
             f"agent calls: {int(total['calls'])}, cost ${total['cost_usd'] or 0:.2f}{unpriced}"
         )
     running = sum(1 for n in tree if n.status == "running")
-    if snap.runner_pid:
+    if snap.config.archive is not None:
+        console.print(f"run {snap.run}: kept when its base changed, read-only — "
+                      f"`autoresearch-tui runs {snap.config.root}` lists the runs")  # fmt: skip
+    elif snap.runner_pid:
         console.print(f"runner: pid {snap.runner_pid} is running this search")
     elif running:
         console.print(
@@ -242,6 +273,8 @@ def _print_status_totals(console: Console, snap: Snapshot) -> None:
         )
     else:
         console.print(f"runner: none — `autoresearch-tui {snap.config.root}` resumes the search")
+    if snap.sandbox:
+        console.print(escape(snap.sandbox))
     for persona, st in persona_stats(tree, snap.calls).items():
         rate = f" ({st['improve_rate']:.0%})" if st["improve_rate"] is not None else ""
         console.print(
@@ -256,7 +289,7 @@ def _print_status_totals(console: Console, snap: Snapshot) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from autoresearch_tui.search.snapshot import export_patch, load_snapshot, resolve_node
 
-    snap = load_snapshot(load_config(args.dir, check_clean=False))
+    snap = load_snapshot(run_config(args.dir, args.run))
     try:
         node = resolve_node(snap, args.node)
     except LookupError as exc:
@@ -285,23 +318,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     from autoresearch_tui.app.report import write_report
     from autoresearch_tui.search.snapshot import load_snapshot
 
-    snap = load_snapshot(load_config(args.dir, check_clean=False))
-    out = args.output or snap.config.state_dir / "report"
+    snap = load_snapshot(run_config(args.dir, args.run))
+    out = args.output or (snap.config.archive or snap.config.state_dir) / "report"
     md, png = write_report(snap, out)
     print(f"wrote {md}\nwrote {png}")
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    print(runs_text(load_config(args.dir, check_clean=False), as_json=args.json))
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
+    from autoresearch_tui.app.init_repo import is_existing_repo, repo_flags
     from autoresearch_tui.trainer.workspace import PrepareFailed, init_workspace
 
+    if args.preset is None and is_existing_repo(args.dir):
+        return _init_repo(args)
+    if flags := repo_flags(args):
+        raise UsageError(f"{flags[0]} is for an existing repository; {args.dir} gets the "
+                         "built-in trainer (--preset, or an absent or empty DIR)")  # fmt: skip
     try:
         path = init_workspace(
-            args.dir, preset=args.preset, budget_s=args.budget_s, dataset=args.dataset
-        )
+            args.dir, preset=args.preset or "cpu", budget_s=args.budget_s, dataset=args.dataset,
+            budget_tokens=args.budget_tokens,
+        )  # fmt: skip
     except (ValueError, PrepareFailed) as exc:  # WorkspaceExists is a ValueError
         raise UsageError(str(exc)) from None
     print(f"workspace ready: {path}\nnext: autoresearch-tui {path}")
+    return 0
+
+
+def _init_repo(args: argparse.Namespace) -> int:
+    """`init DIR` on an existing git repository: write and show its autoresearch.toml."""
+    from autoresearch_tui.app.init_probe import ProbeFailed
+    from autoresearch_tui.app.init_repo import init_repo, options
+
+    try:
+        path, text, notes = init_repo(args.dir, options(args))
+    except ProbeFailed as exc:  # the base run failed: exit 1
+        print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # InitError, NoMetric: what to give or fix
+        raise UsageError(str(exc)) from None
+    print(f"wrote {path}:\n\n{text}")
+    print("\n".join(f"  {note}" for note in notes))
+    print(
+        f"next: autoresearch-tui {path.parent}  (or: autoresearch-tui run {path.parent} --headless)"
+    )
     return 0
 
 
@@ -326,7 +391,7 @@ def cmd_tui(argv: list[str]) -> int:
         return 0
     from autoresearch_tui.app.launch import open_tui
 
-    return open_tui(args.dir)
+    return open_tui(args.dir, args.run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,12 +403,13 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "init": cmd_init, "run": cmd_run, "status": cmd_status,
             "export": cmd_export, "bench": cmd_bench, "report": cmd_report,
+            "runs": cmd_runs,
         }[args.command]  # fmt: skip
         return handler(args)
     except (ConfigError, UsageError, WorkspaceBusy) as exc:
         print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
         return 2
-    except StoreFailed as exc:  # state.db cannot be read or written: not the person's typing
+    except (StoreFailed, BaseFailed) as exc:  # a state.db or a base that fails: not typing
         print(f"autoresearch-tui: error: {exc}", file=sys.stderr)
         return 1
     except LookupError as exc:  # NoRunError and friends
@@ -352,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `status --json | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
+    except KeyboardInterrupt:  # Ctrl-C before a search's own handler is in place
+        return 130
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from autoresearch_tui.app.screens.main import BOOST, MainScreen
 from autoresearch_tui.app.widgets.search_tree import SearchTree
 from autoresearch_tui.app.widgets.tree_model import TreeModel
 from autoresearch_tui.search.runlock import WorkspaceBusy
+from autoresearch_tui.search.runs import base_failure
 from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.store import StoreFailed
 
@@ -57,8 +58,11 @@ class ResearchApp(App[int]):
         preparing: str = "",
         clock: Callable[[], float] = time.time,
         boost: float = BOOST,
+        archived: str = "",
     ) -> None:
         super().__init__()
+        self.archived = archived  # an archived run's name: shown read-only, never opened
+        self.failed = False  # the base or the search failed: quitting exits with 1
         self.make_search = make_search
         self.start_search = start
         self.preparing = preparing
@@ -114,6 +118,9 @@ class ResearchApp(App[int]):
         self.main.metric_name = config.target.metric
         self.model.goal = self.model.tree.goal = config.target.goal
         search.listeners.append(self.bridge)
+        if self.archived:
+            await self._watch(search, 0)
+            return
         self.main.show_text("opening the run…")
         try:
             await search.open()
@@ -125,6 +132,8 @@ class ResearchApp(App[int]):
             return
         self.model.tree.required_samples = search.tree.required_samples
         self.sub_title = f"{config.root.name} · run {search.run_name}"
+        if search.parts().running.sandbox == "none":  # said once, here too (search/sandbox.py)
+            self.sub_title += " · no sandbox"
         await self.reader.open(config)
         if await self.reader.last_pause_event() == "pause":
             search.paused = True  # a pause survives a restart
@@ -137,13 +146,21 @@ class ResearchApp(App[int]):
         self.main.load_call_totals()
 
     def _fail(self, text: str) -> None:
+        self.failed = True
         self.main.show_text(text)
         self.notify(text, severity="error", timeout=30)
 
     def _run_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._quitting:
             return
-        if isinstance(exc := task.exception(), StoreFailed):
+        exc = task.exception()
+        self.failed = exc is not None
+        if self.search is not None and (
+            line := base_failure(self.search.config, self.search.tree.root)
+        ):
+            self.failed = True
+            self.notify(line, severity="error", timeout=3600)
+        elif isinstance(exc, StoreFailed):
             self.notify(f"the search stopped: {exc}", severity="error", timeout=3600)
         elif exc is not None:
             self.notify(f"the search stopped: {exc!r}", severity="error", timeout=60)
@@ -169,11 +186,12 @@ class ResearchApp(App[int]):
         self.sub_title = f"{config.root.name} · run {search.run_name} · watching {holder}"
         self.watching = pid or -1
         self.main.show_text("reading the run…")
-        self.notify(
+        if self.archived:
+            self.sub_title = f"{config.root.name} · run {self.archived} · archived, read-only"
+        self.notify(self._read_only_text() if self.archived else (
             f"{holder} runs this search: watching it read-only. Prune, boost, hints and "
-            "pause belong to that process; quit it and start here to take over.",
-            timeout=12,
-        )
+            "pause belong to that process; quit it and start here to take over."
+        ), timeout=12)  # fmt: skip
         await self._poll_watched()
         self.set_interval(WATCH_EVERY_S, self._poll_watched, name="watch")
 
@@ -195,6 +213,8 @@ class ResearchApp(App[int]):
             self.sub_title = self.sub_title.replace("watching", "was watching")
 
     def _read_only_text(self) -> str:
+        if self.archived:
+            return f"read-only: run {self.archived} is archived (its base changed)"
         if self._watch_ended:
             return f"pid {self.watching} has stopped: start autoresearch-tui here to resume"
         holder = f"pid {self.watching}" if self.watching > 0 else "another process"
@@ -261,7 +281,7 @@ class ResearchApp(App[int]):
         if self.search is not None and self.search.busy:
             self.notify("stopping the running experiments…")
         await self.stop_search()
-        self.exit(0)
+        self.exit(1 if self.failed else 0)
 
     async def stop_search(self) -> None:
         """Stop the scheduler and wait until its state is saved (store closed)."""

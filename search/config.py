@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from autoresearch_tui.agents.proposer import BACKENDS, AgentSpec, lessons_agent_problem
 from autoresearch_tui.search.checkout import clean_problem, files_problem, link_problem
+from autoresearch_tui.search.contain import ContainConfig, read_contain
 from autoresearch_tui.search.executors import EXECUTORS
 from autoresearch_tui.search.notify import EVENTS, NotifyConfig
 from autoresearch_tui.search.policies import POLICIES
@@ -317,6 +318,8 @@ class Config:
     search: SearchConfig
     agents: list[AgentSpec]
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    contain: ContainConfig = field(default_factory=ContainConfig)  # [search] sandbox, env_*
+    archive: Path | None = None  # an archived run's folder, read only (search/runs.py)
 
     @property
     def state_dir(self) -> Path:
@@ -324,11 +327,11 @@ class Config:
 
     @property
     def db_path(self) -> Path:
-        return state_db_path(self.root)
+        return (self.archive or self.state_dir) / "state.db"
 
     @property
     def log_dir(self) -> Path:
-        return self.state_dir / "logs"
+        return (self.archive or self.state_dir) / "logs"
 
     def log_path(self, node: str) -> Path:
         return self.log_dir / f"{node}.log"
@@ -474,7 +477,8 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
     if not isinstance(raw.get("target"), dict):
         raise _fail("no [target] table — add one with editable, run and metric")
     target = _target(raw["target"])
-    search = _read(SearchConfig, raw.get("search", {}), "[search]")
+    contain, search_raw = read_contain(raw.get("search", {}), _fail)  # search/contain.py
+    search = _read(SearchConfig, search_raw, "[search]")
     agents_raw = raw.get("agents", [])
     if not isinstance(agents_raw, list):
         raise _fail("agents must be [[agents]] tables")
@@ -483,4 +487,4 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
         raise _fail(f"[search] lessons_agent {problem}")
     _check_files(root, target, check_clean)
     notify = _notify(raw.get("notify", {}))
-    return Config(root=root, target=target, search=search, agents=agents, notify=notify)
+    return Config(root, target, search, agents, notify, contain=contain)

@@ -18,35 +18,35 @@ from __future__ import annotations
 import asyncio
 import copy
 import errno
-import hashlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from autoresearch_tui.search.checkout import link_into, missing_input
+from autoresearch_tui.search.contain import Isolation
 from autoresearch_tui.search.context import RunContext
 from autoresearch_tui.search.events import Progress
 from autoresearch_tui.search.executor import Executor, Job, RunResult
 from autoresearch_tui.search.model import Node, NodeStatus
 from autoresearch_tui.search.output import OutputParser
+from autoresearch_tui.search.processes import undumpable
+from autoresearch_tui.search.sandbox import decide, read_only_write
 from autoresearch_tui.search.slots import Slot
+from autoresearch_tui.search.tamper import GitGuard, RunChecks
+from autoresearch_tui.search.uv_env import uv_env
 
 PROGRESS_EVERY_S = 0.25  # a running node's progress reaches the views at most this often
 
 
-def git_blob_id(data: bytes) -> str:
-    """The id git gives a blob with this content (to check readonly files on disk)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def verdict(
-    result: RunResult, parser: OutputParser, timeout_s: float, readonly_changed: str
+    result: RunResult, parser: OutputParser, timeout_s: float, invalid: str
 ) -> tuple[NodeStatus, float | None, str]:
-    """(status, metric, reason) of a run that ended."""
+    """(status, metric, reason) of a run that ended; `invalid`: why it does not count."""
     if result.timed_out:
         return "timeout", None, f"killed after the {timeout_s:g}s timeout"
-    if readonly_changed:
-        return "invalid", None, f"readonly file {readonly_changed} was changed by the run"
+    if invalid:
+        return "invalid", None, invalid
     if reason := parser.crash_reason(result.returncode):
         return "crashed", None, reason
     return "done", parser.value, ""
@@ -114,6 +114,17 @@ class RunLife:
         self.durations: list[float] = []  # run times, for the pipeline depth
         self.prepared: dict[str, asyncio.Future[Path]] = {}  # ready node -> its worktree
         self.finishing: set[asyncio.Future[None]] = set()  # teardowns under way
+        undumpable()  # the runner's environment holds the agents' keys
+        setting = ctx.config.contain.sandbox
+        # A Ray worker decides for itself; an in-process executor runs no command.
+        self.sandbox, self.containment = decide(setting) if executor.name == "local" else (
+            setting if executor.checkout else "none", ""
+        )  # fmt: skip
+        self.git_guard = GitGuard(Path(ctx.git.repo.common_dir))
+        if self.containment:  # in `status` (meta) and the TUI's title; a fallback said once
+            if self.sandbox != "bwrap":
+                ctx.notice(self.containment, "warning")
+            ctx.threads.db_soon(ctx.store.set_meta, "sandbox", self.containment)
 
     def prepare(self, node: Node) -> None:
         """Check out a ready node's worktree while the slots train, so that starting it
@@ -138,26 +149,28 @@ class RunLife:
             await ctx.save(node)
             await ctx.threads.db(ctx.store.clear_points, node.id)
             job = self._job(node, slot, parser, live)
+            checks = None
             if self.executor.checkout:
                 worktree = job.worktree = await self._checkout(node)
-                if changed := self.readonly_changed(worktree):
-                    node.status = "invalid"
-                    node.reason = f"readonly file {changed} differs from the base"
+                checks = RunChecks(worktree, ctx.run.readonly_ids, self.git_guard)
+                if invalid := checks.before():
+                    node.status, node.reason = "invalid", invalid
                     return
             else:
                 editable = list(target.editable)
                 job.files = await ctx.threads.git(ctx.git.read_files, node.commit, editable)
-            result = await self.executor.run(job)
+            run = self.executor.run(job)
+            result = await (checks.during(run) if checks is not None else run)
             node.finished_at = time.time()
             live.flush(result.elapsed)
             if self.executor.timed:
                 self.durations.append(result.elapsed)
-            changed = self.readonly_changed(worktree) if worktree is not None else ""
+            invalid = checks.after() if checks is not None else ""
             node.status, node.metric, node.reason = verdict(
-                result, parser, target.timeout_s, changed
+                result, parser, target.timeout_s, invalid
             )
             if node.status == "crashed" and worktree is not None:
-                node.reason = self._missing_input(worktree, parser) + node.reason
+                node.status, node.reason = self._crash(node.reason, worktree, parser)
         except asyncio.CancelledError:
             requeue = True  # stopped by a prune or by shutdown: it may run again later
             node.status, node.reason = "ready", "stopped before it finished"
@@ -178,11 +191,13 @@ class RunLife:
         config, run = self.ctx.config, self.ctx.run
         env = {
             **slot.env(),
+            **uv_env(config.root),  # `uv run` uses the checkout's environment
             "AR_SEED": str(node.seed),
             "AR_NODE": node.id,
             "AR_RUN": run.run_name,
             "AR_STATE_DIR": run.state_dir_id,  # a later start finds strays by it
         }
+        marker = ("AR_STATE_DIR", "AR_NODE") if self.sandbox == "none" else ()
         return Job(
             node_id=node.id,
             commit=node.commit,
@@ -194,14 +209,46 @@ class RunLife:
             parser=parser,
             timeout_s=config.target.timeout_s,
             readonly=list(config.target.readonly),
+            isolation=self._isolation(env, tuple(f"{k}={env[k]}" for k in marker)),
             on_start=live.started,
             on_output=live.output,
         )
 
-    def _missing_input(self, worktree: Path, parser: OutputParser) -> str:
-        """A crash's hint, "... add data/ to [target] link — ", or "" (search/checkout.py)."""
+    def _isolation(self, env: dict[str, str], marker: tuple[str, ...]) -> Isolation:
+        """How a run is contained: search/contain.py, docs/ARCHITECTURE.md §6."""
+        config, root = self.ctx.config, self.ctx.config.root
+        contain = config.contain
+        writable = [str(p) for p in contain.writable_paths(root)]
+        if env.get("UV_PROJECT_ENVIRONMENT") and not env.get("UV_NO_SYNC"):
+            # The first `uv run` syncs the checkout's environment (search/uv_env.py).
+            cache = os.environ.get("UV_CACHE_DIR") or os.path.expanduser("~/.cache/uv")
+            writable += [env["UV_PROJECT_ENVIRONMENT"], cache]
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        return Isolation(
+            sandbox=self.sandbox,
+            writable=tuple(writable),
+            hidden=(str(self.git_guard.git_dir), str(config.state_dir)),
+            visible=(str(root), *filter(None, path)),
+            network=contain.network,
+            drop=frozenset(contain.env_drop)
+            | {a.api_key_env for a in config.agents if a.api_key_env},
+            keep=frozenset(contain.env_keep),
+            marker=marker,
+        )
+
+    def _crash(self, reason: str, worktree: Path, parser: OutputParser) -> tuple[NodeStatus, str]:
+        """A crash's status and reason with its hint: a missing `[target] link`
+        (search/checkout.py), a write the sandbox refused (a readonly file: invalid)."""
+        if self.sandbox == "bwrap":
+            readonly = list(self.ctx.config.target.readonly)
+            file, outside = read_only_write(parser.tail, worktree, readonly)
+            if file:
+                return "invalid", f"readonly file {file}: the run tried to change it (read-only)"
+            if outside:
+                hint = f"{outside} is read-only in the sandbox: add it to [search] writable"
+                return "crashed", f"{hint} — {reason}"
         hint = missing_input(self.ctx.config.root, worktree, parser.tail)
-        return f"{hint} — " if hint else ""
+        return "crashed", f"{hint} — {reason}" if hint else reason
 
     async def _checkout(self, node: Node) -> Path:
         prepared = self.prepared.pop(node.id, None)
@@ -218,17 +265,6 @@ class RunLife:
         config = self.ctx.config
         link_into(config.root, worktree, config.target.link)
         return worktree
-
-    def readonly_changed(self, worktree: Path) -> str:
-        """The first readonly file whose content differs from the base commit, or ""."""
-        for path, blob in self.ctx.run.readonly_ids.items():
-            try:
-                data = (worktree / path).read_bytes()
-            except OSError:
-                return path
-            if git_blob_id(data) != blob:
-                return path
-        return ""
 
     async def _finish(self, node: Node, worktree: Path | None, requeue: bool) -> None:
         ctx = self.ctx

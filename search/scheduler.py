@@ -39,11 +39,17 @@ from autoresearch_tui.search.merging import MERGE_PREFIX, merge_key
 from autoresearch_tui.search.model import BROKEN, FINISHED, ROOT_ID, Node, NodeKind
 from autoresearch_tui.search.notify import News, Notifier
 from autoresearch_tui.search.opening import OpenRun, cannot_open, open_run
-from autoresearch_tui.search.pacing import is_calibration, pipeline_target, run_order
+from autoresearch_tui.search.pacing import (
+    is_calibration,
+    pipeline_target,
+    proposal_room,
+    run_order,
+)
 from autoresearch_tui.search.parts import Parts
 from autoresearch_tui.search.personas import Personas
 from autoresearch_tui.search.policies import Policy, make_policy, policy_options
 from autoresearch_tui.search.run_figures import RunFacts
+from autoresearch_tui.search.runs import base_failure
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store, StoreFailed
 from autoresearch_tui.search.tree import Tree
@@ -77,6 +83,8 @@ class Scheduler:
         )
         self.executor = executor or make_executor(config.search)  # chosen once, here
         self.slots = slots or self.executor.slots()
+        if (fit := getattr(self.policy, "fit_slots", None)) is not None:
+            fit(len(self.slots))  # parallel-greedy: one proposal per slot in a wave
         self.max_experiments = max_experiments
         self.seed = config.search.seed if seed is None else seed
         self.exit_when_idle = exit_when_idle
@@ -183,6 +191,8 @@ class Scheduler:
         except sqlite3.Error as exc:
             raise cannot_open(self.config, exc) from None
         self.run_name, self.base_commit = run.run_name, run.base_commit
+        for text in run.notices:  # a new tree on a new base (search/runs.py)
+            self.notice(text, "warning")
         self.hints[:] = run.hints
         self.personas.load_spend(run.cost_usd, run.agent_usd)
         self.tree = Tree(self.goal, run.nodes, required_samples=1 + self.config.search.confirm_runs)
@@ -191,7 +201,7 @@ class Scheduler:
         self._news.since(self.tree)
         for node in run.nodes:
             self.emit(NodeChanged(copy.copy(node)))
-        if run.created:  # noise control: the base runs k times, on free slots in parallel
+        if run.created:  # noise control: the base runs k times, in turns with children
             try:
                 for _ in range(self.config.search.base_runs - 1):
                     await self.rerun(ROOT_ID)
@@ -230,6 +240,8 @@ class Scheduler:
         try:
             while True:
                 self._wake.clear()
+                if self.policy.sequential:  # a child is proposed before a calibration run's turn
+                    self._start_proposals(parts)
                 self._start_runs(parts)
                 self._start_proposals(parts)
                 if self._finished():
@@ -267,10 +279,13 @@ class Scheduler:
         """Some persona waits out a back-off, and the search still wants proposals."""
         return not self._budget_spent() and self.personas.cooling_down()
 
-    def _runnable(self) -> list[Node]:
+    def _runnable(self, hold: bool = False) -> list[Node]:
+        """Ready nodes in start order; `hold` (for a sequential policy, also a proposal in
+        flight) leaves out a calibration run whose turn has not come (pacing.py)."""
         if self._stopping or (self.paused and not self.exit_when_idle):
             return []
-        return run_order(self.tree, self._runs, calibration_only=self._budget_spent())
+        hold = hold or (self.policy.sequential and bool(self._proposals))
+        return run_order(self.tree, self._runs, calibration_only=self._budget_spent(), hold=hold)
 
     def _start_runs(self, parts: Parts) -> None:
         free = [s for s in self.slots if s not in self.busy.values()]
@@ -281,12 +296,6 @@ class Scheduler:
                 self.started += 1
             self.busy[node.id] = slot
             self._runs[node.id] = asyncio.create_task(parts.running.run(node, slot))
-
-    def _pipeline_target(self, parts: Parts) -> int:
-        return pipeline_target(
-            len(self.slots), len(self._runs), parts.proposing.latencies,
-            parts.running.durations, self.config.search.lookahead,
-        )  # fmt: skip
 
     def _cost_left(self) -> bool:
         cap = self.config.search.max_cost_usd
@@ -304,18 +313,19 @@ class Scheduler:
     def _start_proposals(self, parts: Parts) -> None:
         if self._stopping or self.paused or not self._cost_left() or self.personas.exhausted:
             return
-        if self.policy.sequential and (self._runs or self._proposals or self._runnable()):
+        if self.policy.sequential and (self._runs or self._proposals or self._runnable(True)):
             return
         waiting = len(self._proposals) + sum(1 for n in self._runnable() if not is_calibration(n))
-        room = self._pipeline_target(parts) - waiting
-        if self.max_experiments is not None:
-            room = min(room, self.max_experiments - self.started - waiting)
-        if self.policy.sequential:
-            room = min(room, 1)
+        left = None if self.max_experiments is None else self.max_experiments - self.started
+        target = pipeline_target(
+            len(self.slots), len(self._runs), parts.proposing.latencies,
+            parts.running.durations, self.config.search.lookahead,
+        )  # fmt: skip
+        room = proposal_room(target, waiting, left, sequential=self.policy.sequential)
         if (
             room > 0
-            and self.max_experiments is not None
-            and self.max_experiments - self.started - waiting == 1
+            and left is not None
+            and left - waiting == 1
             and (best := parts.confirming.unconfirmed_best()) is not None
         ):  # the last experiment of a bounded search confirms its best
             self._spawn(
@@ -363,11 +373,7 @@ class Scheduler:
         """A run ended (its teardown is still to come): a failed base stops the search;
         a slot that will not re-run the node is free for the next one."""
         if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
-            self.notice(
-                f"the base commit's run {node.status}: {node.reason} — fix the workspace "
-                f"(log: {self.log_path(node.id)})",
-                "error",
-            )
+            self.notice(base_failure(self.config, node), "error")
             self._stopping = True
         if not requeue:
             # The next experiment starts while this one's teardown runs.

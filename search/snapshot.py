@@ -32,6 +32,7 @@ class Snapshot:
     calls: dict[str, dict[str, float]]
     runner_pid: int = 0  # the process running this search now; 0: none
     lessons: LessonsNote | None = None  # the current lessons note (search/lessons.py)
+    sandbox: str = ""  # how the runs are contained, as the runner said (search/sandbox.py)
 
     @property
     def best(self) -> Node | None:
@@ -127,7 +128,7 @@ def persona_stats(
 
 
 def load_snapshot(config: Config) -> Snapshot:
-    path = config.state_dir / "state.db"
+    path = config.db_path
     if not path.exists():
         raise NoRunError(
             f"{config.root}: no search has run here yet — start one with "
@@ -154,8 +155,9 @@ def _read(config: Config, store: Store) -> Snapshot:
                 required_samples=1 + config.search.confirm_runs,
             ),
             calls=store.call_totals(),
-            runner_pid=runner_pid(config.state_dir),
+            runner_pid=0 if config.archive else runner_pid(config.state_dir),
             lessons=store.lessons_note(),
+            sandbox=store.get_meta("sandbox"),
         )
     finally:
         store.close()

@@ -72,7 +72,7 @@ def test_an_error_is_sent_and_a_failing_command_is_one_warning(tmp_path: Path) -
     s = run(ws, notices, max_experiments=4)
     assert s.tree.root.status == "crashed"
     messages = (out / "messages").read_text().splitlines()
-    assert messages[0].startswith("ws: the base commit's run crashed: exit code 3")
+    assert messages[0].startswith("ws: the base n0000 crashed: exit code 3")
     assert re.fullmatch(r"ws: search stopped after \d+ experiments", messages[-1])  # no best
     warnings = [n.text for n in notices if n.text.startswith("[notify]")]
     assert warnings == [

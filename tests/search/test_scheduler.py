@@ -100,10 +100,9 @@ def test_failure_modes_are_recorded_and_the_search_goes_on(workspace: Path) -> N
     status = {d.split(" -> ")[0]: (n.status, n.reason) for d, n in by_desc.items()}
     assert status["crash=False"][0] == "crashed" and "synthetic crash" in status["crash=False"][1]
     assert status["hang_s=0.0"] == ("timeout", "killed after the 2s timeout")
-    assert status["touch_readonly=False"] == (
-        "invalid",
-        "readonly file prepare.py was changed by the run",
-    )
+    # Sandboxed, the write fails (read-only mount); without, the change is seen after.
+    assert status["touch_readonly=False"][0] == "invalid"
+    assert status["touch_readonly=False"][1].startswith("readonly file prepare.py")
     assert status["nan=False"] == ("crashed", "val_bpb is nan")
     assert "no 'val_bpb: <float>' line" in status['print(f"val_bpb:          {final:.6f}")'][1]
     syntax = by_desc["LR = 0.04 -> LR = 0.04 +"]
@@ -131,7 +130,7 @@ def test_broken_base_stops_with_a_clear_error(workspace: Path) -> None:
                listeners=[lambda e: notices.append(e) if isinstance(e, Notice) else None])  # fmt: skip
     run(s)
     assert s.tree.root.status == "crashed"
-    assert any("the base commit's run crashed: exit code 3" in n.text for n in notices)
+    assert any("the base n0000 crashed: exit code 3" in n.text for n in notices)
 
 
 def test_children_of_crashed_nodes_are_debug_children(workspace: Path) -> None:
@@ -186,8 +185,9 @@ def test_ratchet_is_sequential_and_always_extends_the_best(workspace: Path) -> N
         assert node.parent == best.id  # autoresearch: the next try starts from the best so far
         if node.metric < best.metric:
             best = node
-    for a, b in itertools.pairwise(nodes):
-        assert b.started_at >= a.finished_at  # one experiment at a time
+    # One experiment at a time (the calibration runs take turns with the children).
+    for a, b in itertools.pairwise(sorted(nodes, key=lambda n: n.started_at)):
+        assert b.started_at >= a.finished_at
 
 
 def test_prune_stops_running_experiments_and_excludes_the_subtree(workspace: Path) -> None:
