@@ -374,7 +374,7 @@ class Scheduler:
         a slot that will not re-run the node is free for the next one."""
         if node.id == ROOT_ID and node.status in FINISHED and not node.has_metric:
             self.notice(base_failure(self.config, node), "error")
-            self._stopping = True
+            self.stop(keep=node.id)  # children begun beside it are re-queued, never measured
         if not requeue:
             # The next experiment starts while this one's teardown runs.
             self.busy.pop(node.id, None)
@@ -434,10 +434,11 @@ class Scheduler:
         await self.parts().ctx.event("pause" if paused else "resume")
         self.wake()
 
-    def stop(self) -> None:
-        """Stop: no new work; running experiments are killed and re-queued for a resume."""
+    def stop(self, keep: str = "") -> None:
+        """Stop: no new work; running experiments (but `keep`'s) are killed and re-queued."""
         self._stopping = True
-        for task in itertools.chain(self._runs.values(), self._proposals.values()):
+        runs = [task for node_id, task in self._runs.items() if node_id != keep]
+        for task in itertools.chain(runs, self._proposals.values()):
             task.cancel()
             task.add_done_callback(lambda _: self.wake())
         self.wake()

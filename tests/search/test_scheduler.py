@@ -16,6 +16,7 @@ from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec, ProposalFailed
 from autoresearch_tui.search.config import load_config, state_db_path
 from autoresearch_tui.search.events import NodeChanged, Notice
+from autoresearch_tui.search.model import FINISHED
 from autoresearch_tui.search.policies import make_policy
 from autoresearch_tui.search.processes import experiment_env, group_alive
 from autoresearch_tui.search.scheduler import Scheduler
@@ -131,6 +132,26 @@ def test_broken_base_stops_with_a_clear_error(workspace: Path) -> None:
     run(s)
     assert s.tree.root.status == "crashed"
     assert any("the base n0000 crashed: exit code 3" in n.text for n in notices)
+
+
+def test_children_begun_beside_a_failing_base_are_stopped_unmeasured(workspace: Path) -> None:
+    (workspace / "train.py").write_text(
+        "import time\n\nLR = 0.04\ntime.sleep(3)\nraise SystemExit(3)\n"
+    )
+    git(workspace, "commit", "-qam", "a base that fails after a while")
+    slots = [Slot(f"cpu{i}", threads=1) for i in range(4)]  # base, 2 calibration runs, a child
+    started: list[str] = []
+
+    def listen(e: object) -> None:
+        if isinstance(e, NodeChanged) and e.node.status == "running" and e.node.kind == "improve":
+            started.append(e.node.id)
+
+    s = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, slots=slots,
+                   listeners=[listen]))  # fmt: skip
+    assert s.tree.root.status == "crashed"
+    assert started, "a child should have started beside the base"
+    children = [n for n in s.tree if n.kind in ("improve", "debug")]
+    assert all(n.status not in FINISHED for n in children), [(n.id, n.status) for n in children]
 
 
 def test_children_of_crashed_nodes_are_debug_children(workspace: Path) -> None:
