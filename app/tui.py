@@ -132,7 +132,8 @@ class ResearchApp(App[int]):
             return
         self.model.tree.required_samples = search.tree.required_samples
         self.sub_title = f"{config.root.name} · run {search.run_name}"
-        if search.parts().running.sandbox == "none":  # said once, here too (search/sandbox.py)
+        if search.parts().running.sandbox == "none" and config.contain.sandbox != "none":
+            # bwrap could not run (search/sandbox.py): said once, here too
             self.sub_title += " · no sandbox"
         await self.reader.open(config)
         if await self.reader.last_pause_event() == "pause":

@@ -8,6 +8,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,11 +38,15 @@ def make_app(
     clock: Callable[[], float] = time.time,
     started_at: float | None = None,
     seed: int = 0,
+    sandbox: str | None = None,
 ) -> ResearchApp:
-    """The TUI on `workspace` with the mutator and the real scheduler (not yet running)."""
+    """The TUI on `workspace` with the mutator and the real scheduler (not yet running);
+    `sandbox` overrides `[search] sandbox`."""
 
     def make_search(log: Callable[[str], None]) -> Scheduler:
         config = load_config(workspace, check_clean=False)
+        if sandbox is not None:
+            config = replace(config, contain=replace(config.contain, sandbox=sandbox))
         search = Scheduler(
             config,
             build_proposers(config.agents, config.root),
@@ -283,5 +288,8 @@ def populate(ws: Path) -> Path:
 
 
 def snapshot_app(ws: Path) -> ResearchApp:
-    """The app on the populated run, with the clock frozen and nothing left to start."""
-    return make_app(ws, max_experiments=0, clock=lambda: FIXED_NOW, started_at=FIXED_NOW - 3723)
+    """The app on the populated run, with the clock frozen and nothing left to start; no
+    sandbox, so the title is the same on a machine where bwrap cannot run."""
+    return make_app(
+        ws, max_experiments=0, clock=lambda: FIXED_NOW, started_at=FIXED_NOW - 3723, sandbox="none"
+    )
