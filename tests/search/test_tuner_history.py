@@ -101,9 +101,11 @@ def test_the_tuner_proposes_children_through_the_real_scheduler(tmp_path: Path) 
                   executor=InProcess(measure), slots=InProcess(measure).slots(2))  # fmt: skip
     asyncio.run(s.run())
     children = [n for n in s.tree if n.kind == "improve"]
-    assert len(children) == 8 and all(n.persona == "tuner" for n in children)
-    assert all(n.description.startswith("tuner: ") for n in children)
-    assert all(n.status in ("done", "crashed") for n in children)
+    # Eight ran; a proposal the tree already held (a duplicate) is refused without a run
+    # and does not count toward max_experiments.
+    ran = [n for n in children if n.status in ("done", "crashed")]
+    assert len(ran) == 8, [(n.id, n.status, n.description[:40]) for n in children]
+    assert all(n.persona == "tuner" and n.description.startswith("tuner: ") for n in children)
     last = requests[-1].tuner
     # Asked while proposals are pipelined: the base and the children measured by then.
     assert last is not None and last.measured >= 3 and "n0000" in {t.node_id for t in last.trials}
