@@ -160,6 +160,25 @@ def summary(rows: list[Row], experiments: int) -> str:
     return "\n".join(out)
 
 
+def compared(rows: list[Row], variant: str, other: str, headline: str, pair: str) -> list[str]:
+    """`variant` vs `other` by median final true best, on the landscapes that ran both:
+    `headline` (filled with `lower`, on how many `variant` is lower, and `n`), then one
+    line per landscape (`pair` filled with `a`, `variant`'s figure, and `b`, `other`'s)."""
+    by = {(r.landscape, r.variant): r for r in rows}
+    pairs = [
+        (ls, by[(ls, variant)].final[1], by[(ls, other)].final[1])
+        for ls in dict.fromkeys(r.landscape for r in rows)
+        if (ls, variant) in by and (ls, other) in by
+    ]
+    if not pairs:
+        return []
+    lower = sum(1 for _, a, b in pairs if a < b)
+    return [headline.format(lower=lower, n=len(pairs))] + [
+        f"  {ls}: {pair.format(a=a, b=b)} ({'lower' if a < b else 'not lower'})"
+        for ls, a, b in pairs
+    ]
+
+
 def reader_summary(rows: list[Row], experiments: int) -> str:
     """The reader benchmark's two figures (issue 12): per landscape, the median final
     true best of best-first with the reader vs the same reader with the results hidden,
@@ -167,20 +186,12 @@ def reader_summary(rows: list[Row], experiments: int) -> str:
     in at most half of the experiments. "" when the rows hold neither comparison."""
     by = {(r.landscape, r.variant): r for r in rows}
     landscapes = list(dict.fromkeys(r.landscape for r in rows))
-    out = []
-    pairs = [(ls, by.get((ls, READER)), by.get((ls, BLIND))) for ls in landscapes]
-    both = [(ls, a, b) for ls, a, b in pairs if a is not None and b is not None]
-    if both:
-        lower = sum(1 for _, a, b in both if a.final[1] < b.final[1])
-        out.append(
-            f"reader vs reader-blind (median final true best, best-first): lower on {lower} of "
-            f"{len(both)} landscapes (target: at least 3 of 4)"
-        )
-        out += [
-            f"  {ls}: reader {a.final[1]:.4f}, blind {b.final[1]:.4f} "
-            f"({'lower' if a.final[1] < b.final[1] else 'not lower'})"
-            for ls, a, b in both
-        ]
+    out = compared(
+        rows, READER, BLIND,
+        "reader vs reader-blind (median final true best, best-first): lower on {lower} of "
+        "{n} landscapes (target: at least 3 of 4)",
+        "reader {a:.4f}, blind {b:.4f}",
+    )  # fmt: skip
     reach_rows = [
         (ls, by[(ls, READER)]) for ls in landscapes if (ls, READER) in by and (ls, "ratchet") in by
     ]

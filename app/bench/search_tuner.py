@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Sequence
 
 from autoresearch_tui.app.bench.search_runs import Trace
-from autoresearch_tui.app.bench.search_scores import Row, at_time, quartiles
+from autoresearch_tui.app.bench.search_scores import Row, at_time, compared, quartiles
 
 PROPOSERS = ("", "+tpe", "+cmaes", "+mixed")  # the variants' suffixes: mutator, tuners
 NAMES = {"": "mutator", "+tpe": "tuner (TPE)", "+cmaes": "tuner (CMA-ES)", "+mixed": "mixed"}
@@ -30,27 +30,14 @@ def _iqr(values: Sequence[float]) -> str:
 
 
 def tuner_vs_mutator(rows: list[Row]) -> list[str]:
-    by = {(r.landscape, r.variant): r for r in rows}
-    landscapes = list(dict.fromkeys(r.landscape for r in rows))
     out = []
     for suffix in PROPOSERS[1:]:
-        pairs = [
-            (ls, by[(ls, "best-first")], by[(ls, f"best-first{suffix}")])
-            for ls in landscapes
-            if (ls, "best-first") in by and (ls, f"best-first{suffix}") in by
-        ]
-        if not pairs:
-            continue
-        lower = sum(1 for _, m, t in pairs if t.final[1] < m.final[1])
-        out.append(
+        out += compared(
+            rows, f"best-first{suffix}", "best-first",
             f"{NAMES[suffix]} vs mutator under best-first (median final true best): lower on "
-            f"{lower} of {len(pairs)} landscapes (target: all)"
-        )
-        out += [
-            f"  {ls}: {t.final[1]:.4f} vs {m.final[1]:.4f}"
-            f" ({'lower' if t.final[1] < m.final[1] else 'not lower'})"
-            for ls, m, t in pairs
-        ]
+            "{lower} of {n} landscapes (target: all)",
+            "{a:.4f} vs {b:.4f}",
+        )  # fmt: skip
     return out
 
 
