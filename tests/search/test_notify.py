@@ -48,7 +48,8 @@ def test_confirmed_bests_and_the_stop_reach_the_command(tmp_path: Path) -> None:
     messages = (out / "messages").read_text().splitlines()
     assert len(events) == len(messages) and events[-1] == "stopped" and "best" in events
     assert set(events) <= {"best", "stopped"}
-    ran = sum(1 for n in s.tree if n.kind != "root" and n.finished_at)
+    # Experiments that ran; a proposal refused as a duplicate also ends (finished_at), unrun.
+    ran = sum(1 for n in s.tree if n.kind != "root" and n.started_at and n.finished_at)
     assert messages[-1].startswith(f"ws: search stopped after {ran} experiments; best ")
     bests = [m for e, m in zip(events, messages, strict=True) if e == "best"]
     means = []
