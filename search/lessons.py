@@ -77,14 +77,15 @@ class Lessons:
         return None
 
     def due(self) -> int:
-        """The experiment count a note is due at now, or 0."""
+        """The multiple of `lessons_every` a note is due at now, or 0. The milestone, not
+        the count: two runs recorded at once (4 -> 6) still give the note "at 5"."""
         if not self.every or self.writing:
             return 0
         count = experiments(self.ctx.tree)
         if count < self.every or count // self.every <= self.tried_at // self.every:
             return 0
         cap = self.ctx.config.search.max_cost_usd
-        return 0 if cap and self.personas.cost_usd >= cap else count
+        return 0 if cap and self.personas.cost_usd >= cap else count // self.every * self.every
 
     def after_run(self) -> None:
         """A run is fully recorded: start writing a note when one is due."""

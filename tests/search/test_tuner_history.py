@@ -105,7 +105,12 @@ def test_the_tuner_proposes_children_through_the_real_scheduler(tmp_path: Path) 
     # and does not count toward max_experiments.
     ran = [n for n in children if n.status in ("done", "crashed")]
     assert len(ran) == 8, [(n.id, n.status, n.description[:40]) for n in children]
-    assert all(n.persona == "tuner" and n.description.startswith("tuner: ") for n in children)
+    # A child that did not run failed for the tuner's one expected reason: the study kept
+    # asking for changes tried from that parent already (seen once in CI under load).
+    odd = [(n.id, n.persona, n.status, n.description, n.reason) for n in children
+           if n.persona != "tuner" or not (n.description.startswith("tuner: ") or
+           (n.status == "failed" and "asks of the study gave only changes tried" in n.reason))]  # fmt: skip
+    assert not odd
     last = requests[-1].tuner
     # Asked while proposals are pipelined: the base and the children measured by then.
     assert last is not None and last.measured >= 3 and "n0000" in {t.node_id for t in last.trials}
