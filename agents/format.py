@@ -10,6 +10,8 @@ reaches it through the seam of docs/ARCHITECTURE.md §1).
 * A delta (a difference of two metrics: vs the parent, vs the base, a gain, the noise
   spread) is signed and keeps four decimals, more when needed to show its first
   significant digit, so a real difference never reads +0.0000: -0.0500, +0.0002, +0.00003.
+* A node's value is the mean over its runs with their count, "1.9047 (mean of 3)"; a Δ
+  always comes with the word for the goal: "Δ -0.0100 better vs n0007" (search/values.py).
 * A duration is a clock: 0:42, 12:03, 1:02:03. A count is short: 950, 1.2k, 3.4M.
 """
 
@@ -44,6 +46,37 @@ def fmt_delta(value: float | None, *, signed: bool = True) -> str:
     if value is None or not math.isfinite(value):
         return ""
     return _number(value, DELTA_DIGITS, "+" if signed else "")
+
+
+def fmt_value(value: float | None, runs: int) -> str:
+    """A node's value, the mean over its runs, with their count: "1.9047 (mean of 3)",
+    "2.0112 (1 run)"; "-" when it has none (search/values.py defines the value)."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{fmt_metric(value)} ({f'mean of {runs}' if runs > 1 else '1 run'})"
+
+
+def fmt_sample(value: float | None, index: int, of: str) -> str:
+    """One run of a node that is a sample of another (a re-run, a calibration run):
+    "2.8620 (run 2 of n0000)", never a change of its own."""
+    return f"{fmt_metric(value)} (run {index} of {of})"
+
+
+def change_word(delta: float | None, better: bool | None) -> str:
+    """The word for a delta under the goal: "better", "worse" or "equal" (never a sign to
+    read); "" without a delta."""
+    if delta is None or not math.isfinite(delta):
+        return ""
+    return "equal" if delta == 0 else "better" if better else "worse"
+
+
+def fmt_change(delta: float | None, better: bool | None, reference: str = "") -> str:
+    """A Δ (value - the reference's value, in metric units: negative = lower) with the
+    word that says what it means: "Δ -0.0100 better vs n0007"; "" without a delta."""
+    if delta is None or not math.isfinite(delta):
+        return ""
+    against = f" vs {reference}" if reference else ""
+    return f"Δ {fmt_delta(delta)} {change_word(delta, better)}{against}"
 
 
 def fmt_duration(seconds: float | None) -> str:

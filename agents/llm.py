@@ -13,6 +13,7 @@ with a one-line reason; the scheduler records it and backs that persona off.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from autoresearch_tui.agents.proposer import (
     LessonsReply,
     Proposal,
     ProposalFailed,
+    safe_text,
 )
 from autoresearch_tui.agents.redact import redact
 from autoresearch_tui.agents.request import LessonsRequest, ProposalRequest
@@ -135,11 +137,12 @@ class LLMProposer(ABC):
             completion = await self.complete(prompt, turns)
         except Exception as exc:  # ChatError, or an SDK surprise
             text = str(exc) if isinstance(exc, ChatError) else f"{type(exc).__name__}: {exc}"
-            reason = redact(one_line(text))
+            reason = safe_text(redact(one_line(text)))
             calls.append(self._record(time.monotonic() - start, None, reason))
             raise ProposalFailed(f"{self.spec.label}: {reason}", calls=calls) from None
         calls.append(self._record(time.monotonic() - start, completion, ""))
-        return completion
+        # Model text enters here: stored, committed and prompted again, it must be UTF-8.
+        return dataclasses.replace(completion, text=safe_text(completion.text))
 
     async def write_lessons(self, request: LessonsRequest) -> LessonsReply:
         """The lessons note (agents/lessons.py): one call, the reply cut to the cap."""

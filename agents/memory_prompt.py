@@ -6,18 +6,20 @@ every measured experiment by id, and the table of constants tried. `parent_part`
 parent's: the proposals in flight, its lineage and its children. One line per experiment:
 
     - n0012 [architect] <n0007: … > deeper model > warmup 0.2 {WARMUP 0.1->0.2}:
-      1.0123 (2 runs), -0.0100 vs n0007: within noise
+      1.0123 (mean of 2), Δ -0.0100 better vs n0007: within noise
 
 (on one line), and one line per constant in the table:
 
     - WARMUP: 0.1->0.2 -0.0100 (3 runs) ✓; 0.2->0.4 +0.0500 (1 run) ✗; 0.1->0.05 crashed (1)
 
-Values are means over a node's runs; a verdict compares the difference with the spread.
+Values, Δ and verdicts are search/values.py's, in the words every other surface uses
+(agents/format.py): a value is the mean over a node's runs; a verdict compares the Δ
+with the spread.
 """
 
 from __future__ import annotations
 
-from autoresearch_tui.agents.format import fmt_delta, fmt_metric
+from autoresearch_tui.agents.format import fmt_change, fmt_delta, fmt_value
 from autoresearch_tui.agents.request import (
     ConstantTrial,
     InFlight,
@@ -36,14 +38,15 @@ def _runs(count: int) -> str:
 def result_line(r: NodeResult) -> str:
     """One experiment: id, persona, path and constants, mean and runs, delta, verdict."""
     if not r.parent_id:
-        return f"- {r.node_id} base: {fmt_metric(r.mean)} ({_runs(r.runs)})"
+        return f"- {r.node_id} base: {fmt_value(r.mean, r.runs)}"
     constants = f" {{{', '.join(r.constants)}}}" if r.constants else ""
     head = f"- {r.node_id} [{r.persona}] <{r.parent_id}: {' > '.join(r.path)}{constants}: "
     pruned = " (pruned)" if r.pruned else ""
     if r.mean is None:
         return f"{head}{r.verdict}{pruned}"
-    delta = f", {fmt_delta(r.delta)} vs its parent" if r.delta is not None else ""
-    return f"{head}{fmt_metric(r.mean)} ({_runs(r.runs)}){delta}: {r.verdict}{pruned}"
+    change = fmt_change(r.delta, r.better, r.reference or r.parent_id)
+    delta = f", {change}" if change else ""
+    return f"{head}{fmt_value(r.mean, r.runs)}{delta}: {r.verdict}{pruned}"
 
 
 def _trial(t: ConstantTrial) -> str:
@@ -85,15 +88,15 @@ def best_lines(memory: Memory, metric: str) -> list[str]:
         b = memory.best
         label = "the base" if not b.parent_id else " > ".join(b.path)
         lines.append(
-            f"Best so far (confirmed): {b.node_id} {metric} {fmt_metric(b.mean)} "
-            f"({_runs(b.runs)}) — {label}"
+            f"Best so far (confirmed): {b.node_id} {metric} {fmt_value(b.mean, b.runs)} — {label}"
         )
     if memory.best_unconfirmed is not None:
         u = memory.best_unconfirmed
+        change = fmt_change(u.delta, u.better, u.reference or u.parent_id)
         lines.append(
-            f"Better but not confirmed: {u.node_id} {metric} {fmt_metric(u.mean)} over "
-            f"{_runs(u.runs)} ({u.verdict}: not a gain until re-runs confirm it) — "
-            f"{' > '.join(u.path)}"
+            f"Better but not confirmed: {u.node_id} {metric} {fmt_value(u.mean, u.runs)}"
+            f"{', ' + change if change else ''} ({u.verdict}: not a gain until re-runs "
+            f"confirm it) — {' > '.join(u.path)}"
         )
     return lines
 
@@ -111,8 +114,8 @@ def shared_part(memory: Memory, metric: str, goal: str) -> list[str]:
     omitted = memory.measured - listed
     title = (
         f"## Results so far ({memory.measured} experiments, by id; each: [persona] "
-        "<parent: path of changes {changed constants}: mean (runs), delta vs its parent: "
-        "verdict)"
+        "<parent: path of changes {changed constants}: value (the mean of its runs), "
+        "Δ = value minus its parent's value, better or worse: verdict)"
     )
     lines = [result_line(r) for r in memory.results]
     if omitted:

@@ -35,6 +35,17 @@ equal). Which of them a given model accepts is the model's business."""
 MIN_THINKING_BUDGET = 1024  # Anthropic's smallest extended-thinking budget, in tokens
 
 
+def safe_text(text: str) -> str:
+    """`text` as UTF-8 can store it: a lone surrogate (JSON's `\\udcff`, which a model's
+    reply may hold) becomes U+FFFD, a pair written as two code points becomes one. Model
+    text goes to files, SQLite, git and the next prompt: it passes here where it enters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """One `[[agents]]` entry or one `persona@backend[:model]` item of `--agents`."""

@@ -38,9 +38,11 @@ class NodeResult:
     mean: float | None  # the mean over its runs (never one run alone)
     runs: int  # its own run, its re-runs (and, for the base, its calibration runs)
     delta: float | None  # mean - its reference's mean (the parent's), sign as measured
-    verdict: str  # base, confirmed better, better (unconfirmed), within noise, worse,
-    # seed only, crashed: <reason>, ...
+    verdict: str  # search/values.py's VERDICTS (base, confirmed, unconfirmed, within
+    # noise, worse, ...), or for no value "crashed: <reason>", ...
     pruned: bool = False
+    better: bool | None = None  # the delta is better for the goal; None: none, or equal
+    reference: str = ""  # the node the delta is measured against ("": its parent)
 
 
 @dataclass(frozen=True)

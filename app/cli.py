@@ -82,8 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("dir", type=Path, nargs="?", default=Path("."), help=WORKSPACE_HELP)
     run.add_argument("--headless", action="store_true",
                      help="no TUI: one line per event on stdout, a summary at the end")  # fmt: skip
-    run.add_argument("--max-experiments", type=int, default=None,
-                     help="stop after this many experiments (default: no limit)")  # fmt: skip
+    run.add_argument("--max-experiments", type=int, default=None, metavar="N",
+                     help="cap the search at N experiments in all (re-runs included, the base's "
+                     "runs not), counting those already in the tree; saved in state.db, so a "
+                     "restart without it goes on toward the same cap (default: no cap)")  # fmt: skip
+    run.add_argument("--more", type=int, default=None, metavar="N",
+                     help="raise the cap to N experiments beyond those in the tree (and save it)")  # fmt: skip
     run.add_argument("--slots", type=int, default=None,
                      help="experiments at once (default: [search] slots, one per GPU)")  # fmt: skip
     run.add_argument("--agents", default=None,
@@ -139,10 +143,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     agents = parse_agents(args.agents) if args.agents else None
     if args.max_experiments is not None and args.max_experiments < 0:
         raise UsageError("--max-experiments must be >= 0")
+    if args.more is not None and (args.more < 0 or args.max_experiments is not None):
+        raise UsageError("--more N takes N >= 0, without --max-experiments (a total)")
     if config.search.executor == "ray" and (pid := runner_pid(config.state_dir)):
         raise busy(config.state_dir, pid)  # before joining (or starting) a Ray cluster
     overrides = Overrides(agents=agents, policy=args.policy, slots=args.slots, seed=args.seed,
-                          max_experiments=args.max_experiments)  # fmt: skip
+                          max_experiments=args.max_experiments, more=args.more)  # fmt: skip
     try:
         search = build_search(config, overrides, exit_when_idle=args.headless)
     except ConfigError:
@@ -159,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_headless(search: Scheduler) -> int:
     """`run --headless`: one line per event on stdout, a summary at the end; Ctrl-C stops
     the search cleanly (exit 130 unless the budget was spent); a failed base: exit 1."""
-    from autoresearch_tui.app.headless import HeadlessPrinter, started_line
+    from autoresearch_tui.app.headless import HeadlessPrinter, cap_line, started_line
     from autoresearch_tui.search.runs import base_failure
 
     printer = HeadlessPrinter(search)
@@ -169,6 +175,8 @@ def _run_headless(search: Scheduler) -> int:
     async def main() -> None:
         await search.open()
         print(started_line(search), flush=True)
+        if line := cap_line(search):  # the cap is reached: nothing more runs (search/counts.py)
+            print(line, flush=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, search.stop)
@@ -204,21 +212,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status_tree(snap: Snapshot) -> RichTree:
-    """The run's tree for `status`: one line per node (mark, metric, deltas, flags)."""
+    """The run's tree for `status`: one line per node (value, Δ, verdict, flags)."""
     from rich.markup import escape
     from rich.tree import Tree as RichTree
 
-    from autoresearch_tui.agents.format import fmt_delta, fmt_metric
+    from autoresearch_tui.search.values import node_value
 
     tree, best = snap.tree, snap.best
     spread = tree.noise_spread()
-    marks = {"confirmed": " ✓", "unconfirmed": " ?", "seed-only": " (seed only)"}
 
     def label(n: Node) -> str:
-        mark = marks.get(tree.gain_state(n.id, spread), "")
+        value = node_value(tree, n.id, spread)  # search/values.py's one text form
+        shown = value.text() if value.value is not None or value.sample_of else "-"
         merged = f" (merge of {n.parent} + {', '.join(n.other_parents)})" if n.other_parents else ""
         text = (
-            f"{n.id}{mark} {n.persona} {fmt_metric(n.metric)} {fmt_delta(tree.delta_parent(n))}"
+            f"{n.id} {n.persona} {shown}"
             f"{merged} "
             f"[{n.status}{', pruned' if n.pruned else ''}"
             f"{f', boost {n.boost:g}' if n.boost != 1 else ''}] "
@@ -247,13 +255,16 @@ def _print_status_totals(console: Console, snap: Snapshot) -> None:
     """`status` below the tree: the best node, the agents' calls, the runner, personas."""
     from rich.markup import escape
 
-    from autoresearch_tui.agents.format import fmt_delta, fmt_metric
+    from autoresearch_tui.search.counts import Counts, cap_reached, finished_line
     from autoresearch_tui.search.snapshot import persona_stats
+    from autoresearch_tui.search.values import best_text
 
     tree, best = snap.tree, snap.best
+    counts = Counts.of(tree)  # one definition of the counts (search/counts.py)
+    console.print(escape(counts.text(snap.cap)))
     if best is not None:
-        console.print(f"best: {best.id} {snap.config.target.metric} {fmt_metric(best.metric)} "
-                      f"({fmt_delta(tree.delta_base(best))} vs base) — {best.description}")  # fmt: skip
+        what = best.description if best.parent is not None else "the base"
+        console.print(escape(f"{best_text(tree)} ({snap.config.target.metric}) — {what}"))
     total = snap.calls.get("", {})
     if total.get("calls"):
         unpriced = f" ({int(total['unpriced'])} unpriced)" if total.get("unpriced") else ""
@@ -271,6 +282,8 @@ def _print_status_totals(console: Console, snap: Snapshot) -> None:
             f"runner: none — the {running} node(s) marked running stopped with it; "
             f"`autoresearch-tui {snap.config.root}` re-queues them and goes on"
         )
+    elif snap.cap is not None and cap_reached(counts, snap.cap):
+        console.print(escape(finished_line(counts, snap.cap)))
     else:
         console.print(f"runner: none — `autoresearch-tui {snap.config.root}` resumes the search")
     if snap.sandbox:
@@ -288,17 +301,24 @@ def _print_status_totals(console: Console, snap: Snapshot) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from autoresearch_tui.search.snapshot import export_patch, load_snapshot, resolve_node
+    from autoresearch_tui.search.values import BASE, CONFIRMED, node_value
 
     snap = load_snapshot(run_config(args.dir, args.run))
     try:
         node = resolve_node(snap, args.node)
     except LookupError as exc:
         raise UsageError(str(exc.args[0])) from None
-    if not snap.tree.is_confirmed(node.id):
-        state = snap.tree.gain_state(node.id)
+    if node.kind == "root" or not node.commit:  # an empty patch would say nothing
+        why = "it is the base" if node.kind == "root" else f"{node.status}, no commit"
+        print(f"autoresearch-tui: error: {node.id} has no change to export ({why}) — export a "
+              f"child: `autoresearch-tui export {args.dir} best`, or a node id from "
+              f"`autoresearch-tui status {args.dir}`", file=sys.stderr)  # fmt: skip
+        return 1
+    value = node_value(snap.tree, node.id)  # search/values.py's one text form
+    if value.verdict not in (BASE, CONFIRMED):
         print(
-            f"autoresearch-tui: warning: {node.id} is not a confirmed gain ({state}: "
-            "not re-run, or within the run-to-run noise of its parent) — "
+            f"autoresearch-tui: warning: {node.id} is not a confirmed gain: {value.text()} "
+            "(a gain counts once re-run and beyond the run-to-run noise of its parent) — "
             "`autoresearch-tui status` shows which nodes are",
             file=sys.stderr,
         )
@@ -308,7 +328,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         args.output.write_text(patch)
         print(
-            f"wrote {args.output} ({node.id}, {snap.config.target.metric} {node.metric})",
+            f"wrote {args.output} ({node.id}, {snap.config.target.metric} {value.text()})",
             file=sys.stderr,
         )
     return 0

@@ -1,6 +1,6 @@
 """The headless runner's output: one line per finished experiment and a final summary.
 
-Numbers read as everywhere else (agents/format.py).
+Values, Δ and verdicts read as everywhere else (search/values.py, agents/format.py).
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import sys
 import time
 from typing import TextIO
 
-from autoresearch_tui.agents.format import fmt_delta, fmt_duration, fmt_metric
+from autoresearch_tui.agents.format import fmt_duration
+from autoresearch_tui.search.counts import Counts, cap_reached, finished_line
 from autoresearch_tui.search.events import Event, NodeChanged, Notice
 from autoresearch_tui.search.model import FINISHED, Node
 from autoresearch_tui.search.scheduler import Scheduler
+from autoresearch_tui.search.values import best_text, node_value
 
 
 class HeadlessPrinter:
@@ -35,14 +37,17 @@ class HeadlessPrinter:
     def line(self, node: Node) -> str:
         tree = self.search.tree
         head = f"{node.id} <- {node.parent or '-':5} {node.persona:<10}"
-        if node.has_metric:
-            best = tree.best()
-            body = (
-                f"{self.metric} {fmt_metric(node.metric)}  "
-                f"Δparent {fmt_delta(tree.delta_parent(node)) or '-'}  "
-                f"Δbase {fmt_delta(tree.delta_base(node)) or '-'}  "
-                f"best {best.id if best else '-'} {fmt_metric(best.metric if best else None)}"
-            )
+        if node.has_metric:  # search/values.py's one text form
+            spread = tree.noise_spread()
+            value, best = node_value(tree, node.id, spread), tree.best()
+            body = f"{self.metric} {value.text()}"
+            sampled = node_value(tree, value.sample_of) if value.sample_of is not None else None
+            if sampled is not None and sampled.value is not None:
+                body += f" · {value.sample_of} now {sampled.value_text()}"
+            elif base := value.base_text(share=False):
+                body += f" · {base}"
+            if best is not None:
+                body += f"  | best {best.id} {node_value(tree, best.id, spread).value_text()}"
         else:
             body = f"{node.status}: {node.reason}"
         desc = f"  | {node.description}" if node.description and node.kind != "root" else ""
@@ -51,28 +56,29 @@ class HeadlessPrinter:
     def summary(self, wall_s: float) -> str:
         search = self.search
         tree = search.tree
-        nodes = [n for n in tree if n.kind != "root"]
-        counts = {
-            s: sum(1 for n in nodes if n.status == s)
-            for s in ("done", "crashed", "timeout", "invalid", "failed")
-        }
+        counts = Counts.of(tree)  # one definition of the counts (search/counts.py)
+        outcomes = ", ".join(f"{v} {k}" for k, v in counts.outcomes.items())
         best, root = tree.best(), tree.root
         lines = [
-            f"run {search.run_name}: {sum(counts[s] for s in FINISHED)} experiments "
-            f"({', '.join(f'{v} {k}' for k, v in counts.items() if v)}) in {fmt_duration(wall_s)} "
-            f"on {len(search.slots)} slot(s)",
+            f"run {search.run_name}: {counts.text(search.max_experiments)} in "
+            f"{fmt_duration(wall_s)} on {len(search.slots)} slot(s)"
+            + (f"; the experiments: {outcomes}" if outcomes else ""),
         ]
         if root is not None and root.has_metric and best is not None:
-            lines.append(
-                f"base {fmt_metric(root.metric)} -> best {best.id} {fmt_metric(best.metric)} "
-                f"({fmt_delta(tree.delta_base(best)) or '+0'}): {best.description}"
-            )
+            base = node_value(tree, root.id).value_text()
+            lines.append(f"base {base} -> {best_text(tree)}: {best.description or 'the base'}")
             lines.append(
                 f"export it: autoresearch-tui export {search.config.root} best -o best.patch"
             )
         if search.cost_usd:
             lines.append(f"agent cost ${search.cost_usd:.2f}")
         return "\n".join(lines)
+
+
+def cap_line(search: Scheduler) -> str:
+    """A line when the search's cap is reached already (nothing more will run), else ""."""
+    counts, cap = Counts.of(search.tree), search.max_experiments
+    return finished_line(counts, cap) if cap is not None and cap_reached(counts, cap) else ""
 
 
 def started_line(search: Scheduler) -> str:

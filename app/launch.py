@@ -30,7 +30,8 @@ class Overrides:
     policy: str | None = None
     slots: int | None = None  # how many (the kind still comes from [search])
     seed: int | None = None
-    max_experiments: int | None = None  # None: no budget
+    max_experiments: int | None = None  # the cap, a total (None: the saved one, if any)
+    more: int | None = None  # a cap this many beyond the experiments so far (search/counts.py)
 
 
 def load_workspace(directory: Path | str | os.PathLike[str]) -> Config:
@@ -58,7 +59,7 @@ def build_search(
     proposers = build_proposers(over.agents or config.agents, config.root)
     return Scheduler(
         config, proposers, policy=policy, executor=executor, slots=slots, seed=over.seed,
-        max_experiments=over.max_experiments, exit_when_idle=exit_when_idle,
+        max_experiments=over.max_experiments, more=over.more, exit_when_idle=exit_when_idle,
     )  # fmt: skip
 
 

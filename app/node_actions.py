@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from textual.notifications import SeverityLevel
 
 from autoresearch_tui.app.run_reader import RunReader
+from autoresearch_tui.search.counts import CAP_EVENT
+from autoresearch_tui.search.early_stopping import run_to_end
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.scheduler import Scheduler
 
@@ -43,14 +45,31 @@ async def toggle_boost(search: Scheduler, node: Node, boost: float) -> Reply:
 
 
 async def rerun(search: Scheduler, node: Node) -> Reply:
-    """Queue a re-run of the node with another seed (it confirms or refutes its gain)."""
+    """Queue a re-run of the node with another seed (it confirms or refutes its gain);
+    a node stopped early runs again instead, to the end, never stopped early."""
     try:
-        new = await search.rerun(node.id)
+        if node.status == "stopped":  # search/early_stopping.py
+            await run_to_end(search.parts().ctx, node.id)
+            text = f"{node.id} runs again, to the end: never stopped early"
+        else:
+            new = await search.rerun(node.id)
+            text = f"queued {new.id}: a re-run of {node.id} (seed {new.seed})"
     except ValueError as exc:
         return Reply(str(exc), "warning")
     spent = search.max_experiments is not None and search.started >= search.max_experiments
     note = " — it waits: the experiment budget is spent" if spent else ""
-    return Reply(f"queued {new.id}: a re-run of {node.id} (seed {new.seed}){note}")
+    return Reply(text + note)
+
+
+async def go_on(search: Scheduler, more: int) -> Reply:
+    """Raise the search's cap to `more` experiments beyond those in the tree, saved as
+    `run --more` saves it (search/counts.py), and go on (a pause ends)."""
+    search.max_experiments = search.started + more
+    await search.record(CAP_EVENT, total=search.max_experiments, more=more)
+    if search.paused:
+        await search.set_paused(False)
+    search.wake()
+    return Reply(f"going on: {more} more experiments, {search.max_experiments} in all")
 
 
 async def export(search: Scheduler, reader: RunReader, node: Node, *, record: bool) -> Reply:

@@ -5,7 +5,8 @@ the order it finished (re-runs included, crashes marked at the top edge), the
 best-so-far line, the base's run-to-run band, and the confirmed gains labelled with
 their descriptions. report.md summarises the run: the best node (confirmed or not),
 the lessons note, the confirmed gains in order, the best lineage, the personas' records,
-merges, and the commands to export the result; each section is one function below. It
+merges, and the commands to export the result; each section is one function below.
+Every value, Δ and verdict is search/values.py's, as the TUI and `status` show it. It
 reads the store read-only, so it works while a search runs.
 """
 
@@ -20,19 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoresearch_tui.agents.format import fmt_delta, fmt_duration, fmt_metric
+from autoresearch_tui.search.counts import Counts
+from autoresearch_tui.search.early_stopping import early_stops
 from autoresearch_tui.search.model import FINISHED, Node, better
 from autoresearch_tui.search.snapshot import Snapshot
 from autoresearch_tui.search.tree import Tree
+from autoresearch_tui.search.values import CONFIRMED, NodeValue, best_text, node_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 LABEL_CHARS = 48
-
-
-def _delta(value: float | None) -> str:
-    """A delta or a gain in a table cell: "-" when there is none."""
-    return fmt_delta(value) or "-"
 
 
 def _cell(text: str) -> str:
@@ -77,19 +76,24 @@ def y_limits(values: list[float], base_mean: float | None, goal: str) -> tuple[f
     return lo - pad, hi + pad
 
 
-def best_so_far(points: list[Point], last_x: int, goal: str) -> tuple[list[int], list[float]]:
-    """The running best over the experiments' own metrics, as steps (re-runs and
-    seed-only edits are samples, not new code, so they do not move it)."""
+def best_so_far(
+    points: list[Point], last_x: int, goal: str, values: dict[str, NodeValue] | None = None
+) -> tuple[list[int], list[float]]:
+    """The running best over the experiments' values (search/values.py: the mean of each
+    node's runs, as every other surface shows it; without `values`, each point's own
+    run), as steps; re-runs and seed-only edits are samples, not new code."""
     steps_x: list[int] = []
     steps_y: list[float] = []
     best: float | None = None
     for p in points:
         if p.node.kind == "rerun" or p.node.seed_only:
             continue
-        if best is None or better(p.metric, best, goal):
-            best = p.metric
-        steps_x.append(p.x)
-        steps_y.append(best)
+        value = values[p.node.id].value if values is not None else p.metric
+        if value is not None and (best is None or better(value, best, goal)):
+            best = value
+        if best is not None:
+            steps_x.append(p.x)
+            steps_y.append(best)
     if steps_x:
         steps_x.append(last_x)
         steps_y.append(steps_y[-1])
@@ -104,13 +108,18 @@ def _label(node: Node) -> str:
 
 
 def _plot_experiments(
-    ax: Axes, order: list[Node], points: list[Point], states: dict[str, str], goal: str
+    ax: Axes, order: list[Node], points: list[Point], values: dict[str, NodeValue], goal: str
 ) -> None:
-    """Grey dots, red crosses at the bad edge for runs without a metric, green labelled
-    dots for the confirmed gains."""
+    """Grey dots (every run), red crosses at the bad edge for runs without a metric, green
+    labelled dots for the confirmed gains at their value (the mean of their runs)."""
     ylo, yhi = ax.get_ylim()
     edge = yhi if goal == "min" else ylo
-    kept = [p for p in points if states[p.node.id] != "confirmed"]
+    confirmed = [
+        Point(p.x, p.node, v)
+        for p in points
+        if values[p.node.id].verdict == CONFIRMED and (v := values[p.node.id].value) is not None
+    ]
+    kept = [p for p in points if values[p.node.id].verdict != CONFIRMED]
     ax.scatter(
         [p.x for p in kept],
         [min(max(p.metric, ylo), yhi) for p in kept],
@@ -120,7 +129,6 @@ def _plot_experiments(
     if broken:
         ax.scatter(broken, [edge] * len(broken), marker="x", color="#d62728", s=22,
                    label="crashed / timeout / invalid", zorder=3, clip_on=False)  # fmt: skip
-    confirmed = [p for p in points if states[p.node.id] == "confirmed"]
     if confirmed:
         ax.scatter([p.x for p in confirmed], [p.metric for p in confirmed], s=46,
                    color="#2ca02c", edgecolor="black", label="confirmed gain", zorder=4)  # fmt: skip
@@ -155,9 +163,9 @@ def plot_progress(snap: Snapshot, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(12, 5.5))
     if points:
         ax.set_ylim(*y_limits([p.metric for p in points], base_mean, goal))
-    states = {n.id: tree.gain_state(n.id, spread) for n in order}
-    _plot_experiments(ax, order, points, states, goal)
-    steps_x, steps_y = best_so_far(points, len(order) - 1, goal)
+    values = {n.id: node_value(tree, n.id, spread) for n in order}
+    _plot_experiments(ax, order, points, values, goal)
+    steps_x, steps_y = best_so_far(points, len(order) - 1, goal, values)
     if steps_x:
         ax.step(steps_x, steps_y, where="post", color="#1f77b4", lw=1.8, label="best so far",
                 zorder=3)  # fmt: skip
@@ -166,7 +174,7 @@ def plot_progress(snap: Snapshot, path: Path) -> Path:
     ax.set_ylabel(
         f"{snap.config.target.metric} ({'lower' if goal == 'min' else 'higher'} is better)"
     )
-    ax.set_title(f"autoresearch-tui run {snap.run}: {len(order) - 1} experiments", fontsize=10)
+    ax.set_title(f"autoresearch-tui run {snap.run}: {Counts.of(tree).text(snap.cap)}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right" if goal == "min" else "lower right")
     fig.tight_layout()
@@ -191,6 +199,7 @@ class Facts:
     nodes: list[Node]  # by id
     experiments: list[Node]  # finished, the base left out
     states: dict[str, str]  # node id -> gain state
+    values: dict[str, NodeValue]  # node id -> value, Δ, verdict (search/values.py)
 
     @classmethod
     def of(cls, snap: Snapshot) -> Facts:
@@ -206,10 +215,15 @@ class Facts:
             nodes=nodes,
             experiments=[n for n in nodes if n.kind != "root" and n.status in FINISHED],
             states={n.id: tree.gain_state(n.id, spread) for n in nodes},
+            values={n.id: node_value(tree, n.id, spread) for n in nodes},
         )
 
-    def mean(self, node: Node) -> str:
-        return fmt_metric(self.tree.metric_mean(node.id))
+    def cells(self, node: Node) -> str:
+        """A node's value, runs, Δ vs its reference (with the word) and verdict as table
+        cells: "1.9047 | 3 | -0.0100 better vs n0003 | confirmed"."""
+        v = self.values[node.id]
+        change = f"{fmt_delta(v.delta)} {v.word} vs {v.reference}" if v.delta is not None else "-"
+        return f"{fmt_metric(v.value)} | {v.runs} | {change} | {v.verdict}"
 
 
 def _header(facts: Facts, png_name: str) -> list[str]:
@@ -227,25 +241,25 @@ def _header(facts: Facts, png_name: str) -> list[str]:
 def _summary(facts: Facts) -> list[str]:
     """Counts, wall time, the base, the noise spread, the best node and how to export it."""
     tree, nodes = facts.tree, facts.nodes
-    counts = {s: sum(1 for n in facts.experiments if n.status == s) for s in sorted(FINISHED)}
-    failed = sum(1 for n in nodes if n.status == "failed")
+    counts = Counts.of(tree)  # one definition of the counts (search/counts.py)
+    outcomes = ", ".join(f"{v} {k}" for k, v in counts.outcomes.items())
     lines = [
         "## Summary",
         "",
-        f"- **{len(facts.experiments)} experiments**: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-        + (f"; {failed} proposals failed" if failed else ""),
+        f"- **{counts.text(facts.snap.cap)}**" + (f": {outcomes}" if outcomes else ""),
     ]
     starts = [n.started_at for n in nodes if n.started_at]
     ends = [n.finished_at for n in nodes if n.finished_at]
     if starts and ends:
         lines.append(f"- wall time {fmt_duration(max(ends) - min(starts))}")
+    if (stops := early_stops(tree)).runs or facts.snap.config.early_stop.enabled:
+        lines.append(f"- {stops.line()}")  # search/early_stopping.py
     root = tree.root
     if root is not None and root.has_metric:
         samples = tree.samples(root.id)
         lines.append(
-            f"- **base** {facts.mean(root)} (mean of {len(samples)} run(s): "
-            f"{', '.join(fmt_metric(s) for s in samples)})"
+            f"- **base** {facts.values[root.id].value_text()}: "
+            f"{', '.join(fmt_metric(s) for s in samples)}"
         )
     lines.append(
         f"- **noise spread** {fmt_delta(facts.spread, signed=False)} (two standard deviations of one run; a "
@@ -262,29 +276,19 @@ def _summary(facts: Facts) -> list[str]:
     return lines
 
 
-def _relative(facts: Facts, mean: float | None) -> str:
-    """The best's change vs the base in percent (", -6.70%"); "" when it has none."""
-    root = facts.tree.root
-    base = facts.tree.metric_mean(root.id) if root is not None and root.has_metric else None
-    if mean is None or not base:
-        return ""
-    return f", {100 * (mean - base) / base:+.2f}%"
-
-
 def _best(facts: Facts) -> list[str]:
     tree, root, best = facts.tree, facts.tree.root, facts.tree.best()
     if best is None or root is None:
         return []
-    mean = tree.metric_mean(best.id)
-    lines = [
-        f"- **best** {best.id} {fmt_metric(mean)} ({_delta(tree.delta_base(best))} vs base"
-        f"{_relative(facts, mean)}), **{facts.states[best.id]}**: {best.description}"
+    lines = [  # the headline: search/values.py's best_text
+        f"- **{best_text(tree, facts.spread)}** — {best.description or 'the base'}"
     ]
     confirmed_best = tree.best(confirmed=True)
     if confirmed_best is not None and confirmed_best.id != best.id:
         lines.append(
             f"- best *confirmed* node: {confirmed_best.id} "
-            f"{facts.mean(confirmed_best)}: {confirmed_best.description}"
+            f"{facts.values[confirmed_best.id].text()} — "
+            f"{confirmed_best.description or 'the base'}"
         )
     root_dir = facts.snap.config.root
     return [
@@ -300,22 +304,20 @@ def _best(facts: Facts) -> list[str]:
 
 
 def _confirmed_gains(facts: Facts) -> list[str]:
-    tree = facts.tree
-    gains = [n for n in facts.nodes if facts.states[n.id] == "confirmed"]
+    gains = [n for n in facts.nodes if facts.values[n.id].verdict == CONFIRMED]
     gains.sort(key=lambda n: (n.finished_at or 0.0, n.id))
     lines = ["## Confirmed gains", ""]
     if not gains:
         return [*lines, "None yet: no re-run node has beaten its parent by more than the noise."]
     lines += [
-        f"| # | node | parent | persona | {facts.metric} (mean) | runs | gain vs parent | "
+        f"| # | node | parent | persona | {facts.metric} (mean) | runs | Δ | verdict | "
         "description |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, n in enumerate(gains, 1):
         parent = "+".join([n.parent or "-", *n.other_parents])
         lines.append(
-            f"| {i} | {n.id} | {parent} | {n.persona} | {facts.mean(n)} | "
-            f"{len(tree.samples(n.id))} | {_delta(tree.gain(n.id))} | {_cell(n.description)} |"
+            f"| {i} | {n.id} | {parent} | {n.persona} | {facts.cells(n)} | {_cell(n.description)} |"
         )
     return lines
 
@@ -325,13 +327,12 @@ def _lineage(facts: Facts) -> list[str]:
     if best is None:
         return []
     lines = [f"## Lineage of the best node ({best.id})", ""]
-    lines += [f"| node | persona | {facts.metric} | Δ parent | gain | description |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| node | persona | {facts.metric} (mean) | runs | Δ | verdict | description |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for n in facts.tree.lineage(best.id):
         merged = f" (merged {', '.join(n.other_parents)})" if n.other_parents else ""
         lines.append(
-            f"| {n.id} | {n.persona} | {facts.mean(n)} | "
-            f"{_delta(facts.tree.delta_parent(n))} | {facts.states[n.id]} | "
+            f"| {n.id} | {n.persona} | {facts.cells(n)} | "
             f"{_cell(n.description if n.kind != 'root' else 'base commit')}{merged} |"
         )
     return lines
@@ -375,12 +376,10 @@ def _merges(facts: Facts) -> list[str]:
     if not merges:
         return []
     lines = ["## Merges", ""]
-    lines += [f"| node | parents | {facts.metric} | gain | state |", "|---|---|---|---|---|"]
+    lines += [f"| node | parents | {facts.metric} (mean) | runs | Δ | verdict |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     for n in merges:
-        lines.append(
-            f"| {n.id} | {n.parent} + {', '.join(n.other_parents)} | "
-            f"{facts.mean(n)} | {_delta(facts.tree.gain(n.id))} | {facts.states[n.id]} |"
-        )
+        lines.append(f"| {n.id} | {n.parent} + {', '.join(n.other_parents)} | {facts.cells(n)} |")
     return lines
 
 
@@ -393,13 +392,10 @@ def _top_nodes(facts: Facts) -> list[str]:
     if not ranked:
         return []
     lines = ["## Top 10 nodes", ""]
-    lines += [f"| node | persona | {facts.metric} (mean) | runs | gain | description |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| node | persona | {facts.metric} (mean) | runs | Δ | verdict | description |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for _, n in ranked[:10]:
-        lines.append(
-            f"| {n.id} | {n.persona} | {facts.mean(n)} | "
-            f"{len(tree.samples(n.id))} | {facts.states[n.id]} | {_cell(n.description)} |"
-        )
+        lines.append(f"| {n.id} | {n.persona} | {facts.cells(n)} | {_cell(n.description)} |")
     return lines
 
 

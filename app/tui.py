@@ -27,11 +27,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from autoresearch_tui.app.bridge import NodesChanged, ProgressTick, SearchBridge, SearchNotice
+from autoresearch_tui.app.node_actions import go_on
 from autoresearch_tui.app.run_reader import RunReader, pid_alive
 from autoresearch_tui.app.screens.confirm import ConfirmScreen
 from autoresearch_tui.app.screens.main import BOOST, MainScreen
+from autoresearch_tui.app.screens.status import finished_text
 from autoresearch_tui.app.widgets.search_tree import SearchTree
 from autoresearch_tui.app.widgets.tree_model import TreeModel
+from autoresearch_tui.search.counts import GO_ON
 from autoresearch_tui.search.runlock import WorkspaceBusy
 from autoresearch_tui.search.runs import base_failure
 from autoresearch_tui.search.scheduler import Scheduler
@@ -48,7 +51,12 @@ class ResearchApp(App[int]):
 
     CSS_PATH = "tui.tcss"
     TITLE = "autoresearch-tui"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("s", "go_on", f"{GO_ON} more"),  # once the cap is reached (check_action)
+        # Watching, the keys that would act leave the footer; pressed, these say why.
+        *(Binding(key, "refused", show=False) for key in ("p", "b", "r", "space", "h")),
+    ]
 
     def __init__(
         self,
@@ -139,6 +147,9 @@ class ResearchApp(App[int]):
         if await self.reader.last_pause_event() == "pause":
             search.paused = True  # a pause survives a restart
             self.notify("the search was paused when it last stopped — space resumes it")
+        if line := finished_text(search):  # its cap is reached: it waits for `s`
+            search.paused = True
+            self.notify(line, timeout=30)
         self.ready.set()
         if self.start_search:
             self.run_task = asyncio.create_task(search.run())
@@ -186,6 +197,8 @@ class ResearchApp(App[int]):
         holder = f"pid {pid}" if pid else "another process"
         self.sub_title = f"{config.root.name} · run {search.run_name} · watching {holder}"
         self.watching = pid or -1
+        self.tree_view.read_only = True  # the footer offers what watching allows
+        self.main.refresh_bindings()
         self.main.show_text("reading the run…")
         if self.archived:
             self.sub_title = f"{config.root.name} · run {self.archived} · archived, read-only"
@@ -253,6 +266,25 @@ class ResearchApp(App[int]):
             )
             return None
         return self.search
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "go_on":
+            return self.main.finished and not self.watching
+        return bool(self.watching) if action == "refused" else True
+
+    def action_refused(self) -> None:
+        self.need_search()  # watching: says why not
+
+    async def action_go_on(self) -> None:
+        """s on a finished search: GO_ON more experiments, saved as `--more` saves them."""
+        if (search := self.need_search()) is None:
+            return
+        try:
+            reply = await go_on(search, GO_ON)
+        except sqlite3.Error:
+            return  # state.db cannot be written: the search stopped and says so
+        self.notify(reply.text)
+        self.main.refresh_slots()
 
     # -- quitting ------------------------------------------------------------------------
     async def action_quit(self) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from autoresearch_tui.agents.proposer import BACKENDS, AgentSpec, lessons_agent_problem
 from autoresearch_tui.search.checkout import clean_problem, files_problem, link_problem
 from autoresearch_tui.search.contain import ContainConfig, read_contain
+from autoresearch_tui.search.early_config import EarlyStopConfig, read_early_stop
 from autoresearch_tui.search.executors import EXECUTORS
 from autoresearch_tui.search.notify import EVENTS, NotifyConfig
 from autoresearch_tui.search.policies import POLICIES
@@ -299,6 +300,7 @@ class SearchConfig:
     lessons_agent: str = field(
         default="", metadata=rule('its persona; "" = the first model-backed agent', _persona)
     )
+    max_log_mb: float = field(default=50.0, metadata=rule("a run's log cap; 0 = none", _number))
 
 
 # [notify] is declared in search/notify.py; its checks live here, beside the others.
@@ -319,6 +321,7 @@ class Config:
     agents: list[AgentSpec]
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     contain: ContainConfig = field(default_factory=ContainConfig)  # [search] sandbox, env_*
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)  # early_config.py
     archive: Path | None = None  # an archived run's folder, read only (search/runs.py)
 
     @property
@@ -478,6 +481,7 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
         raise _fail("no [target] table — add one with editable, run and metric")
     target = _target(raw["target"])
     contain, search_raw = read_contain(raw.get("search", {}), _fail)  # search/contain.py
+    early_stop, search_raw = read_early_stop(search_raw, _fail)  # search/early_config.py
     search = _read(SearchConfig, search_raw, "[search]")
     agents_raw = raw.get("agents", [])
     if not isinstance(agents_raw, list):
@@ -487,4 +491,4 @@ def load_config(directory: str | os.PathLike[str], *, check_clean: bool = True) 
         raise _fail(f"[search] lessons_agent {problem}")
     _check_files(root, target, check_clean)
     notify = _notify(raw.get("notify", {}))
-    return Config(root, target, search, agents, notify, contain=contain)
+    return Config(root, target, search, agents, notify, contain=contain, early_stop=early_stop)

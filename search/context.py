@@ -25,6 +25,7 @@ from autoresearch_tui.search.events import Event, NodeChanged
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.opening import OpenRun
+from autoresearch_tui.search.recovery import WorkspaceUnwritable
 from autoresearch_tui.search.store import Store
 from autoresearch_tui.search.tree import Tree
 
@@ -33,7 +34,10 @@ Ts = TypeVarTuple("Ts")
 
 
 def store_failure(db_path: Path, exc: sqlite3.Error) -> str:
-    """The one line that says state.db cannot be written, and the fix."""
+    """The one line that says state.db (or the workspace: search/recovery.py) cannot be
+    written, and the fix."""
+    if isinstance(exc, WorkspaceUnwritable):
+        return str(exc)
     disk = any(w in str(exc) for w in ("full", "I/O", "readonly"))
     fix = "free disk space (or fix the file system)" if disk else "fix that"
     return (

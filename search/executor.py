@@ -44,6 +44,7 @@ class Job:
     log_path: Path
     parser: OutputParser
     timeout_s: float
+    max_log_mb: float = 0.0  # the log's cap, head and tail kept (search/log_cap.py); 0: none
     readonly: list[str] = field(default_factory=list)  # `[target] readonly` paths
     isolation: Isolation = field(default_factory=Isolation)  # sandbox, environment, marker
     worktree: Path | None = None  # a checkout of `commit`, for executors with `checkout`

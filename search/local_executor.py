@@ -2,8 +2,8 @@
 
 `[search] executor = "local"` (the default; docs/ARCHITECTURE.md §6). The command runs in
 a process group of its own (search/processes.py), in a bwrap sandbox where the job's
-isolation says so (search/sandbox.py); its output goes to the node's log and to the job's
-parser as it arrives. The run ends when its main process exits (a daemon holding its
+isolation says so (search/sandbox.py); its output goes to the node's log (capped:
+search/log_cap.py) and to the job's parser as it arrives. The run ends when its main process exits (a daemon holding its
 output does not keep it going); on timeout or cancellation the whole group gets SIGTERM,
 then SIGKILL; at the end, whatever it left running is killed. Slots: one per visible NVIDIA GPU, else CPU slots that split the
 cores.
@@ -12,6 +12,7 @@ cores.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import shutil
@@ -20,6 +21,7 @@ import subprocess
 import time
 
 from autoresearch_tui.search.executor import Job, RunResult
+from autoresearch_tui.search.log_cap import CappedLog
 from autoresearch_tui.search.processes import (
     GRACE_S,
     command_argv,
@@ -142,9 +144,8 @@ class LocalExecutor:
         """Run until the main process exits (its output read for at most DRAIN_S more) or
         the timeout. Cancelling the awaiting task kills the group. Either way, what the run
         left running is killed: its process group, and every process carrying its marker."""
-        job.log_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
-        with job.log_path.open("ab") as log:
+        with CappedLog(job.log_path, job.max_log_mb) as log:
             proc = await asyncio.create_subprocess_exec(
                 *job_argv(job),
                 cwd=job.checkout(),
@@ -157,13 +158,13 @@ class LocalExecutor:
             job.on_start(proc.pid)
             stdout = proc.stdout
             assert stdout is not None  # stdout=PIPE
+            text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks split chars
 
             async def pump() -> None:
                 while chunk := await stdout.read(65536):
                     log.write(chunk)
-                    log.flush()
                     elapsed = time.monotonic() - start
-                    lines = job.parser.feed(chunk.decode(errors="replace"), elapsed)
+                    lines = job.parser.feed(text.decode(chunk), elapsed)
                     job.on_output(lines, elapsed)
 
             reader = asyncio.ensure_future(pump())

@@ -6,8 +6,8 @@ persona, its change as a path of short descriptions and its changed constants, i
 over its runs and how many, its delta vs its reference (the parent's mean) and a
 verdict against the run-to-run spread; a table of every value tried for every constant;
 the confirmed best and an unconfirmed better mean; the proposals in flight. The numbers
-are the tree's own (search/tree.py: `samples`, `metric_mean`, `reference`, `gain`,
-`gain_state`, `noise_spread`; search/noise.py), never recomputed differently here.
+are search/values.py's (value, Δ, verdict: the one definition every surface shows),
+never recomputed differently here.
 Past MAX_LISTED experiments the list keeps the base, the confirmed, the best, the most
 recent and one example per kind of crash; the table always covers every experiment.
 The tree-wide part is the same for every parent (providers cache the prompt's stable
@@ -25,6 +25,7 @@ from autoresearch_tui.search.commit_facts import FactsCache
 from autoresearch_tui.search.constants import ConstantChange, constant_changes, short_value, unsaid
 from autoresearch_tui.search.model import FINISHED, Node, improvement, node_index
 from autoresearch_tui.search.tree import Tree
+from autoresearch_tui.search.values import BASE, CONFIRMED, node_value
 
 MAX_LISTED = 150  # experiments listed one by one; past it the list is compressed
 KEEP_BEST, KEEP_RECENT, KEEP_CRASHES = 40, 60, 20  # what a compressed list keeps
@@ -39,27 +40,11 @@ def shorten(text: str, limit: int) -> str:
 
 
 def verdict(tree: Tree, node: Node, spread: float | None) -> str:
-    """What a node's result means given the noise: never "better" or "worse" for a
-    difference within the spread."""
+    """What a node's result means given the noise (search/values.py: never "better" or
+    "worse" for a difference within the spread); without a value, its status and why."""
     if not node.has_metric:
         return f"{node.status}: {shorten(node.reason, 120) or 'no metric'}"
-    state = tree.gain_state(node.id, spread)
-    if state in ("base", "confirmed"):
-        return "base" if state == "base" else "confirmed better"
-    if state == "seed-only":
-        return "seed only (noise, not a gain)"
-    gain = tree.gain(node.id)
-    if gain is None:
-        return "no reference"
-    if spread is None:
-        trend = "better" if gain > 0 else "worse" if gain < 0 else "equal"
-        return f"{trend}? (noise not measured yet)"
-    if abs(gain) <= spread:
-        return "within noise"
-    if gain < 0:
-        return "worse"
-    runs = len(tree.samples(node.id))
-    return f"better, unconfirmed ({runs} run{'s' if runs != 1 else ''})"
+    return node_value(tree, node.id, spread).verdict
 
 
 @dataclass
@@ -97,10 +82,7 @@ class _Builder:
     def result(self, node: Node) -> NodeResult:
         if node.id in self.cache:
             return self.cache[node.id]
-        tree = self.tree
-        mean = tree.metric_mean(node.id)
-        ref = tree.reference(node.id) if node.parent is not None else None
-        ref_mean = tree.metric_mean(ref.id) if ref is not None else None
+        value = node_value(self.tree, node.id, self.spread)
         result = NodeResult(
             node_id=node.id,
             persona=node.persona if node.parent else "base",
@@ -108,11 +90,13 @@ class _Builder:
             path=self.path(node),
             constants=self.constants(node),
             status=node.status,
-            mean=mean,
-            runs=len(tree.samples(node.id)) if node.has_metric else 1,
-            delta=mean - ref_mean if mean is not None and ref_mean is not None else None,
-            verdict=verdict(tree, node, self.spread),
+            mean=value.value,
+            runs=value.runs if node.has_metric else 1,
+            delta=value.delta,
+            verdict=verdict(self.tree, node, self.spread),
             pruned=node.pruned,
+            better=value.better,
+            reference=value.reference or "",
         )
         self.cache[node.id] = result
         return result
@@ -165,7 +149,7 @@ def compress(results: list[NodeResult], tree: Tree, goal: str) -> list[NodeResul
         return results
     sign = 1.0 if goal == "min" else -1.0
     measured = [r for r in results if r.mean is not None]
-    keep = {r.node_id for r in results if r.verdict in ("base", "confirmed better")}
+    keep = {r.node_id for r in results if r.verdict in (BASE, CONFIRMED)}
     keep |= {r.node_id for r in sorted(measured, key=lambda r: sign * (r.mean or 0.0))[:KEEP_BEST]}
     keep |= {r.node_id for r in results[-KEEP_RECENT:]}
     kinds: dict[str, str] = {}

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 NodeStatus = Literal[
-    "proposing", "ready", "running", "done", "crashed", "timeout", "invalid", "failed"
+    "proposing", "ready", "running", "done", "crashed", "timeout", "invalid", "failed", "stopped"
 ]
 # root: the base; improve: a proposal; debug: a fix of a crashed parent; merge: two
 # branches in one; rerun: another run of the parent's commit (noise control)
 NodeKind = Literal["root", "improve", "debug", "merge", "rerun"]
-FINISHED = frozenset({"done", "crashed", "timeout", "invalid"})  # an experiment ran
+# an experiment ran; `stopped`: early stopping ended it, never a measured value (§4)
+FINISHED = frozenset({"done", "crashed", "timeout", "invalid", "stopped"})
 BROKEN = frozenset({"crashed", "timeout"})  # a debug child may fix these
 ROOT_ID = "n0000"
 
@@ -53,6 +54,7 @@ class Node:
     finished_at: float | None = None
     other_parents: list[str] = field(default_factory=list)  # merge nodes
     seed_only: bool = False  # the edit changes only a seed: never a confirmed gain
+    full_run: bool = False  # never stopped early (`r` on a stopped node: search/early_stopping.py)
 
     @property
     def has_metric(self) -> bool:

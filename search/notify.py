@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from autoresearch_tui.agents.format import fmt_delta, fmt_metric
-from autoresearch_tui.search.model import FINISHED, ROOT_ID, Node, better
+from autoresearch_tui.search.model import ROOT_ID, Node, better
 
 if TYPE_CHECKING:  # search/config.py imports this module: keep it light
     from autoresearch_tui.search.tree import Tree
@@ -112,8 +112,9 @@ def best_message(
 def stopped_message(tree: Tree, workspace: str, metric: str, error: str = "") -> str:
     """The search ended: how many experiments ran, the best, and the error if one stopped it."""
     best = tree.best()
-    ran = sum(1 for n in tree if n.kind != "root" and n.status in FINISHED)
-    text = f"{workspace}: search stopped after {ran} experiments"
+    from autoresearch_tui.search.counts import Counts  # heavy for config.py's import
+
+    text = f"{workspace}: search stopped after {Counts.of(tree).text()}"
     mean = tree.metric_mean(best.id) if best is not None else None
     if best is not None and mean is not None:
         text += f"; {_best_text(tree, metric, best, mean)}"

@@ -4,11 +4,12 @@ Blocking (SQLite, git): the scheduler calls `open_run` on its store thread. The 
 lock is taken before anything is touched (search/runlock.py). What a killed runner left
 behind is cleaned here: its experiments' process groups (found by the `AR_STATE_DIR`
 marker in their environment: their pids may never have reached state.db) are killed,
-running nodes go back to ready, unfinished proposals are dropped, stray worktrees are
-removed (docs/ARCHITECTURE.md §3). A state.db that is gone, empty or not ours next to an
-earlier run's logs is refused; a run whose base changed (HEAD moved, the `[target]`
-table edited) is archived and a new tree starts; a run whose base failed and did not
-change is refused (search/runs.py).
+running nodes go back to ready (crashed when the runner died while they ran twice:
+search/recovery.py), unfinished proposals are dropped, stray worktrees are removed, the
+git notes a failing `git notes add` left out are written (docs/ARCHITECTURE.md §3). A
+state.db that is gone, empty or not ours next to an earlier run's logs is refused; a run
+whose base changed (HEAD moved, the `[target]` table edited) is archived and a new tree
+starts; a run whose base failed and did not change is refused (search/runs.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import ROOT_ID, Node
 from autoresearch_tui.search.processes import kill_group, marked_groups
+from autoresearch_tui.search.recovery import after_runner_death, write_missing_notes
 from autoresearch_tui.search.runlock import release, take_runner_lock
 from autoresearch_tui.search.runs import (
     BaseFailed,
@@ -143,7 +145,12 @@ def _load(
             raise BaseFailed(failed)
         store.add_event("resume", "", run=run_name)
     nodes = _requeue_unfinished(store)
+    base_node = next((n for n in nodes if n.id == ROOT_ID), None)
+    if not created and (failed := base_failure(config, base_node)):
+        raise BaseFailed(failed)  # the base killed the runner twice (search/recovery.py)
     git.clean_worktrees()
+    if problem := write_missing_notes(git, nodes, config.target.metric):
+        notices.append(problem)  # a note a failing `git notes add` left out (recovery.py)
     agent_usd = {persona_key(p, b): usd for (p, b), usd in store.agent_usd().items()}
     return OpenRun(
         store=store,
@@ -211,11 +218,8 @@ def _requeue_unfinished(store: Store) -> list[Node]:
     unfinished proposals dropped."""
     kept = []
     for node in store.load_nodes():
-        if node.status == "running":
-            node.status, node.slot, node.pid, node.started_at = "ready", "", 0, None
-            store.clear_points(node.id)
-            store.save_node(node)
-            store.add_event("requeue", node.id, reason="was running when the runner stopped")
+        if node.status == "running":  # ready again, or crashed at the second death
+            after_runner_death(store, node)
         elif node.status == "proposing":
             store.delete_node(node.id)
             store.add_event("drop", node.id, reason="proposal unfinished when the runner stopped")

@@ -11,38 +11,51 @@ model call is stored with its cost; a model's raw reply is kept in logs/<node>.r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autoresearch_tui.agents.format import fmt_metric
-from autoresearch_tui.agents.proposer import CallRecord, Proposal, ProposalFailed, Proposer
+from autoresearch_tui.agents.proposer import (
+    CallRecord,
+    Proposal,
+    ProposalFailed,
+    Proposer,
+    safe_text,
+)
 from autoresearch_tui.agents.request import LessonsNote, ProposalRequest, TriedChange
 from autoresearch_tui.search.commit_facts import CommitFacts, FactsCache, read_facts
 from autoresearch_tui.search.constants import constant_changes, unsaid
 from autoresearch_tui.search.context import RunContext
+from autoresearch_tui.search.log_cap import size_text
 from autoresearch_tui.search.memory import build_memory
 from autoresearch_tui.search.model import Node, NodeKind
 from autoresearch_tui.search.model import node_id as node_id_for
 from autoresearch_tui.search.noise import seed_only_change
 from autoresearch_tui.search.personas import MAX_FAILED_IN_A_ROW, Personas
-from autoresearch_tui.search.run_figures import RunFacts
+from autoresearch_tui.search.recovery import stop_if_unwritable
+from autoresearch_tui.search.run_figures import RunFacts, read_log_ends
 from autoresearch_tui.search.tree import Tree
 from autoresearch_tui.search.tuner_history import tuner_history
 
 CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
+CRASH_LOG_BYTES = 65536  # of the log read from each end for them
 TRIED_SHOWN = 40  # siblings and cousins shown to the persona, the latest
 DUPLICATE_RETRIES = 2  # a proposal identical to an existing node goes back this often
 
 
 def log_excerpt(path: Path, head: int, tail: int) -> str:
-    """The first `head` and last `tail` non-blank lines of a log."""
-    try:
-        lines = path.read_text(errors="replace").replace("\r", "\n").splitlines()
-    except OSError:
-        return ""
-    lines = [line for line in lines if line.strip()]
+    """The first `head` and last `tail` non-blank lines of a log, read from its first and
+    last CRASH_LOG_BYTES only (with a seek: a log may be hundreds of MB)."""
+    ends = read_log_ends(path, CRASH_LOG_BYTES, CRASH_LOG_BYTES)
+    lines = ends.tail
+    if ends.head:  # a long log: its middle was not read
+        with contextlib.suppress(OSError):
+            gap = size_text(path.stat().st_size - ends.bytes_read)
+            lines = [*ends.head[:head], f"... ({gap} left out) ...", *lines[-tail:]]
+        return "\n".join(lines)
     if len(lines) <= head + tail:
         return "\n".join(lines)
     return "\n".join([*lines[:head], f"... ({len(lines) - head - tail} lines) ...", *lines[-tail:]])
@@ -135,6 +148,8 @@ class Proposing:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a persona's bug or a full disk must not stop the search
+            if stop_if_unwritable(ctx, exc):  # but an unwritable workspace does (recovery.py)
+                return  # left `proposing`: the next start drops it
             await self.failed(node, label, f"{type(exc).__name__}: {exc}", "", [])
         finally:
             if worktree is not None:
@@ -193,8 +208,9 @@ class Proposing:
         parent = parent_of(tree, node)
 
         def tried(n: Node) -> TriedChange:
+            value = tree.metric_mean(n.id)  # its value: the mean of its runs (values.py)
             return TriedChange(
-                n.id, n.description, n.status, n.metric, tree.delta_parent(n), n.persona
+                n.id, n.description, n.status, value, tree.delta_parent(n), n.persona
             )
 
         near: list[Node] = tree.children(parent.id)
@@ -355,6 +371,6 @@ class Proposing:
 
         def write() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(reply)
+            path.write_text(safe_text(reply), encoding="utf-8")  # any code point a model sent
 
         await self.ctx.threads.db(write)

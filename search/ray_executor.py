@@ -5,7 +5,8 @@ cluster this machine belongs to; "local": a new one on this machine). The node's
 worktree (checked out here as usual) travels as a tar archive; a Ray task unpacks it in
 a temporary folder on whichever machine has a free GPU (or CPUs), runs the command
 there exactly as the local executor does (own process group, the same environment
-rules, SIGTERM then SIGKILL at the timeout) and streams the output back as it comes,
+rules, the same bwrap sandbox where the worker can make one, SIGTERM then SIGKILL at the
+timeout) and streams the output back as it comes,
 so the log, the loss curve and the metric arrive here live. After the run the task
 sends back the readonly files as they are then, so the usual check sees a run that
 changed them. Stopping a run (a prune, a quit) cancels the task, whose cleanup kills
@@ -30,6 +31,7 @@ import io
 import logging
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -39,10 +41,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from autoresearch_tui.search.contain import Isolation
 from autoresearch_tui.search.executor import Job, RunResult
+from autoresearch_tui.search.log_cap import CappedLog
 from autoresearch_tui.search.processes import GRACE_S, command_argv, experiment_env, kill_group
+from autoresearch_tui.search.sandbox import bwrap_argv, bwrap_problem
 from autoresearch_tui.search.slots import Slot
 
 READ_EVERY_S = 0.25  # the task sends output at least this often while there is some
@@ -127,23 +132,51 @@ def pack(worktree: Path) -> bytes:
     return buf.getvalue()
 
 
+def worker_argv(
+    command: str, workdir: Path, isolation: Isolation, readonly: list[str]
+) -> tuple[list[str], str]:
+    """The command line on this worker and a line for the log: in a bwrap sandbox when
+    `[search] sandbox` is "auto" or "bwrap" and bwrap runs here (decided per worker).
+    "bwrap" where it cannot run is refused (bash exits 126 with the reason)."""
+    if isolation.sandbox == "none":
+        return command_argv(command), ""
+    problem = bwrap_problem()
+    if not problem:
+        paths = [workdir / rel for rel in readonly]
+        return command_argv(command, lambda inner: bwrap_argv(inner, workdir, isolation, paths)), ""
+    host = socket.gethostname()
+    if isolation.sandbox == "bwrap":
+        why = f'[search] sandbox = "bwrap" but on {host} {problem}'
+        return ["bash", "-c", f"echo {shlex.quote(why)}; exit 126"], ""
+    return command_argv(command), f"[autoresearch-tui] no sandbox on {host}: {problem}\n"
+
+
 def remote_run(
-    archive: bytes, command: str, extra_env: dict[str, str], timeout_s: float, readonly: list[str]
+    archive: bytes,
+    command: str,
+    extra_env: dict[str, str],
+    timeout_s: float,
+    readonly: list[str],
+    isolation: Isolation | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """The Ray task (a streaming generator): ("start", (pid, host)), ("out", bytes)...,
     ("end", (returncode, timed_out, elapsed, {readonly path: bytes}))."""
     workdir = Path(tempfile.mkdtemp(prefix="autoresearch-"))
+    isolation = isolation or Isolation()
     proc = None
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             tar.extractall(workdir, filter="tar")  # "data" refuses the links' absolute targets
-        env = experiment_env(extra_env)
+        env = experiment_env(extra_env, isolation.drop, isolation.keep)
+        argv, said = worker_argv(command, workdir, isolation, readonly)
         start = time.monotonic()
         proc = subprocess.Popen(
-            command_argv(command), cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+            argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         yield "start", (proc.pid, socket.gethostname())
+        if said:
+            yield "out", said.encode()
         assert proc.stdout is not None
         fd, timed_out, pending = proc.stdout.fileno(), False, b""
         last_sent = time.monotonic()
@@ -218,10 +251,9 @@ class RayExecutor:
         else:
             resources = {"num_cpus": max(1, job.slot.threads)}
         generator = _task(ray, **resources).remote(
-            archive, job.command, job.env, job.timeout_s, job.readonly
+            archive, job.command, job.env, job.timeout_s, job.readonly, job.isolation
         )
-        job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with job.log_path.open("ab") as log:
+        with CappedLog(job.log_path, job.max_log_mb) as log:
             stream = _Stream(job, log)
             try:
                 await stream.consume(generator)
@@ -251,7 +283,7 @@ class RayExecutor:
 class _Stream:
     """What the Ray task sends back, as it comes: its start, its output, its end."""
 
-    def __init__(self, job: Job, log: BinaryIO) -> None:
+    def __init__(self, job: Job, log: CappedLog) -> None:
         self.job, self.log = job, log
         self.start = time.monotonic()
         self.end: tuple[int, bool, float, dict[str, bytes]] | None = None

@@ -6,11 +6,14 @@ that takes no worktree, its editable files. A readonly file that differs
 from the base commit makes the run invalid before it starts. Launch: one `Job` to the
 executor, whatever it is (search/executor.py); its output streams to the log, the loss
 points to the store and the views. Verdict: timeout, invalid (the run changed a
-readonly file), crashed (an exit code, no metric, a metric that is not finite), or done
+readonly file), crashed (an exit code, no metric, a metric that is not finite), stopped
+(early stopping killed it, losing to its parent: search/early_stopping.py), or done
 with its metric; a crash whose output names a file the checkout has and the worktree
-has not says which link is missing. Teardown: the worktree goes, a git note records the
-result, the node is saved. A run stopped before it finished (a prune, a stop) goes back
-to ready. See docs/ARCHITECTURE.md §2 and §6.
+has not says which link is missing. Teardown: the worktree goes, the node is saved, a git
+note records the result (one git refuses is written later: search/recovery.py). A run
+the runner itself fails is crashed, or, when the workspace cannot be written, re-queued
+while the search stops with one line. A run stopped before it finished (a prune, a
+stop) goes back to ready. See docs/ARCHITECTURE.md §2 and §6.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from autoresearch_tui.search import early_stopping
 from autoresearch_tui.search.checkout import link_into, missing_input
 from autoresearch_tui.search.contain import Isolation
 from autoresearch_tui.search.context import RunContext
@@ -31,6 +35,7 @@ from autoresearch_tui.search.executor import Executor, Job, RunResult
 from autoresearch_tui.search.model import Node, NodeStatus
 from autoresearch_tui.search.output import OutputParser
 from autoresearch_tui.search.processes import undumpable
+from autoresearch_tui.search.recovery import PendingNotes, note_text, stop_if_unwritable
 from autoresearch_tui.search.sandbox import decide, read_only_write
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.tamper import GitGuard, RunChecks
@@ -64,10 +69,14 @@ class LiveOutput:
     """A running node's pid, log lines and loss points, passed on to the store and the
     views (at most every PROGRESS_EVERY_S)."""
 
-    def __init__(self, ctx: RunContext, node: Node, slot: Slot, parser: OutputParser) -> None:
+    def __init__(
+        self, ctx: RunContext, node: Node, slot: Slot, parser: OutputParser, every_s: float
+    ) -> None:
         self.ctx, self.node, self.slot, self.parser = ctx, node, slot, parser
+        self.every_s = every_s  # 0 on a simulated clock: each output is judged as it comes
         self.last_emit = 0.0
         self.pending: list[str] = []
+        self.watch: early_stopping.Watch | None = None  # the early-stop judge, if judged
 
     def started(self, pid: int) -> None:
         self.node.pid = pid  # so a later start can kill this group if we die
@@ -76,16 +85,18 @@ class LiveOutput:
 
     def output(self, lines: list[str], elapsed: float) -> None:
         self.pending.extend(lines)
-        if time.monotonic() - self.last_emit >= PROGRESS_EVERY_S:
+        if time.monotonic() - self.last_emit >= self.every_s:
             self.last_emit = time.monotonic()
             self.flush(elapsed)
 
     def flush(self, elapsed: float) -> None:
         parser = self.parser
-        points = parser.take_points()
+        rows = parser.take_rows()  # each point with its own "(p%)": early stopping's match
+        points = [(step, loss, t) for step, loss, t, _ in rows]
         if points:
-            rows = [(step, loss, t, parser.progress) for step, loss, t in points]
             self.ctx.threads.db_soon(self.ctx.store.add_points, self.node.id, rows)
+            if self.watch is not None:
+                self.watch.add(rows)
         self.ctx.emit(
             Progress(
                 self.node.id, self.slot.name, elapsed, parser.progress, points, self.pending[:]
@@ -121,6 +132,7 @@ class RunLife:
             setting if executor.checkout else "none", ""
         )  # fmt: skip
         self.git_guard = GitGuard(Path(ctx.git.repo.common_dir))
+        self.notes = PendingNotes(ctx.git, ctx.config.root)  # notes not written yet
         if self.containment:  # in `status` (meta) and the TUI's title; a fallback said once
             if self.sandbox != "bwrap":
                 ctx.notice(self.containment, "warning")
@@ -138,7 +150,7 @@ class RunLife:
         """Run `node` on `slot` to its verdict; cancelled, it goes back to ready."""
         ctx, target = self.ctx, self.ctx.config.target
         parser = OutputParser(target.metric, target.metric_regex)
-        live = LiveOutput(ctx, node, slot, parser)
+        live = LiveOutput(ctx, node, slot, parser, PROGRESS_EVERY_S if self.executor.timed else 0)
         worktree: Path | None = None
         requeue = False
         try:
@@ -159,7 +171,8 @@ class RunLife:
             else:
                 editable = list(target.editable)
                 job.files = await ctx.threads.git(ctx.git.read_files, node.commit, editable)
-            run = self.executor.run(job)
+            live.watch = await early_stopping.watch(ctx, node)  # None: never stopped early
+            run = early_stopping.watched(live.watch, self.executor.run(job), job.log_path)
             result = await (checks.during(run) if checks is not None else run)
             node.finished_at = time.time()
             live.flush(result.elapsed)
@@ -171,12 +184,14 @@ class RunLife:
             )
             if node.status == "crashed" and worktree is not None:
                 node.status, node.reason = self._crash(node.reason, worktree, parser)
+            if why := early_stopping.stop_reason(live.watch, node.status):
+                node.status, node.metric, node.reason = "stopped", None, why
         except asyncio.CancelledError:
             requeue = True  # stopped by a prune or by shutdown: it may run again later
             node.status, node.reason = "ready", "stopped before it finished"
             raise
-        except Exception as exc:  # a full disk, a git failure: record it, go on
-            node.status, node.reason = "crashed", runner_error(exc)
+        except Exception as exc:  # a git failure: recorded; an unwritable workspace: stop
+            requeue = self._runner_failed(node, exc)
         finally:
             node.finished_at = None if requeue else (node.finished_at or time.time())
             node.slot, node.pid = "", 0
@@ -186,6 +201,16 @@ class RunLife:
             self.finishing.add(finish)  # outlives this task if it is cancelled again:
             finish.add_done_callback(self.finishing.discard)  # `close` waits for it
             await asyncio.shield(finish)
+
+    def _runner_failed(self, node: Node, exc: Exception) -> bool:
+        """A run the runner itself failed: crashed with the reason, or, when the workspace
+        cannot be written, back to ready while the search stops with one line naming the
+        path (search/recovery.py). True: re-queued."""
+        if stop_if_unwritable(self.ctx, exc):
+            node.status, node.reason = "ready", "the workspace could not be written"
+            return True
+        node.status, node.reason = "crashed", runner_error(exc)
+        return False
 
     def _job(self, node: Node, slot: Slot, parser: OutputParser, live: LiveOutput) -> Job:
         config, run = self.ctx.config, self.ctx.run
@@ -208,6 +233,7 @@ class RunLife:
             log_path=config.log_path(node.id),
             parser=parser,
             timeout_s=config.target.timeout_s,
+            max_log_mb=config.search.max_log_mb,
             readonly=list(config.target.readonly),
             isolation=self._isolation(env, tuple(f"{k}={env[k]}" for k in marker)),
             on_start=live.started,
@@ -239,7 +265,7 @@ class RunLife:
     def _crash(self, reason: str, worktree: Path, parser: OutputParser) -> tuple[NodeStatus, str]:
         """A crash's status and reason with its hint: a missing `[target] link`
         (search/checkout.py), a write the sandbox refused (a readonly file: invalid)."""
-        if self.sandbox == "bwrap":
+        if self.sandbox != "none":  # "auto" on Ray: the worker decided
             readonly = list(self.ctx.config.target.readonly)
             file, outside = read_only_write(parser.tail, worktree, readonly)
             if file:
@@ -254,7 +280,10 @@ class RunLife:
         prepared = self.prepared.pop(node.id, None)
         if prepared is not None:
             try:
-                return await prepared
+                if (path := await prepared).is_dir():
+                    return path
+                # Removed while it waited: git forgets it, then it is checked out again.
+                await self.ctx.threads.git(self.ctx.git.repo.git.worktree, "prune")
             except Exception:
                 pass
         return await self.ctx.threads.git(self._add_worktree, node.id, node.commit)
@@ -273,17 +302,17 @@ class RunLife:
         if worktree is not None:
             # On the set-up thread: removing the last worktree deletes .git/worktrees/,
             # which a concurrent `worktree add` would then fail to write into.
-            await ctx.threads.git(ctx.git.remove_worktree, worktree)
+            try:
+                await ctx.threads.git(ctx.git.remove_worktree, worktree)
+            except Exception:  # the next start removes it; the result comes first
+                pass
         if requeue:
             await ctx.threads.db(ctx.store.clear_points, node.id)
-        else:
-            note = (
-                f"{ctx.config.target.metric}: {node.metric}"
-                if node.has_metric
-                else f"{node.status}: {node.reason}"
-            )
-            await ctx.threads.teardown(ctx.git.add_note, node.commit, note)
-        await ctx.save(node)
+        await ctx.save(node)  # before the note: a note that cannot be written loses nothing
+        if not requeue:  # a note that fails is written later (search/recovery.py)
+            note = note_text(node, ctx.config.target.metric)
+            if problem := await ctx.threads.teardown(self.notes.write, node.commit, note):
+                ctx.notice(problem, "warning")
         kind = "stopped" if requeue else "finished"
         await ctx.event(kind, node.id, status=node.status, metric=node.metric)
         await self.finished(node, requeue)

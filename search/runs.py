@@ -200,7 +200,7 @@ def _read_info(db: Path, config: Config, *, current: bool) -> RunInfo:
         status = "running"
     else:
         status = "current" if current else "archived"
-    metric = best.metric if best is not None else None
+    metric = tree.metric_mean(best.id) if best is not None else None  # its value (values.py)
     return RunInfo(name or fallback, base, len(nodes), metric, status, started, current)
 
 

@@ -23,7 +23,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from autoresearch_tui.agents.proposer import Proposer
@@ -31,6 +30,7 @@ from autoresearch_tui.search.bandit import make_bandit
 from autoresearch_tui.search.config import Config
 from autoresearch_tui.search.confirming import Confirmation, confirm_key, queue_rerun
 from autoresearch_tui.search.context import RunContext, Threads, store_failure
+from autoresearch_tui.search.counts import Counts, settle_cap
 from autoresearch_tui.search.events import Event, NodeChanged, Notice
 from autoresearch_tui.search.executor import Executor
 from autoresearch_tui.search.executors import make_executor
@@ -68,6 +68,7 @@ class Scheduler:
         policy: Policy | None = None,
         slots: list[Slot] | None = None,
         max_experiments: int | None = None,
+        more: int | None = None,
         seed: int | None = None,
         exit_when_idle: bool = True,
         listeners: list[Callable[[Event], None]] | None = None,
@@ -93,7 +94,7 @@ class Scheduler:
         self.run_name = ""
         self.base_commit = ""
         self.hints: list[str] = []
-        self.started = 0  # experiments started by this process (the root excluded)
+        self.more = more  # --more N: the cap is settled at open (search/counts.py)
         self.tree = Tree(self.goal, required_samples=1 + config.search.confirm_runs)
         # An in-process executor's run times mean nothing: its slot time is not priced.
         bandit = make_bandit(config, priced=self.executor.timed)
@@ -121,7 +122,11 @@ class Scheduler:
     @property
     def interrupted(self) -> bool:
         """Stopped before the experiment budget was spent (the CLI then exits with 130)."""
-        return self._stopping and self.max_experiments != self.started
+        return self._stopping and not self._budget_spent()
+
+    @property
+    def started(self) -> int:  # experiments in the tree, any process's: what the cap counts
+        return Counts.of(self.tree, self._runs).experiments
 
     @property
     def cost_usd(self) -> float:
@@ -132,9 +137,6 @@ class Scheduler:
     def store(self) -> Store | None:
         """The run's store once open (None before, or when opening failed)."""
         return self._parts.ctx.store if self._parts is not None else None
-
-    def log_path(self, node: str) -> Path:
-        return self.config.log_path(node)
 
     @property
     def runs_in_flight(self) -> int:
@@ -196,6 +198,8 @@ class Scheduler:
         self.hints[:] = run.hints
         self.personas.load_spend(run.cost_usd, run.agent_usd)
         self.tree = Tree(self.goal, run.nodes, required_samples=1 + self.config.search.confirm_runs)
+        self.max_experiments = await self._threads.db(settle_cap, run.store, self.max_experiments,
+                                                      self.more, self.started)  # fmt: skip
         parts = self._parts = self._furnish(run)
         parts.merging.tried |= run.merges_skipped | tried_pairs(self.tree)
         self._news.since(self.tree)
@@ -271,8 +275,7 @@ class Scheduler:
             return False
         return not any(self._runnable()) and not self._cooling_down()
 
-    def _budget_spent(self) -> bool:
-        """--max-experiments experiments have started."""
+    def _budget_spent(self) -> bool:  # --max-experiments experiments have started (counts.py)
         return self.max_experiments is not None and self.started >= self.max_experiments
 
     def _cooling_down(self) -> bool:
@@ -292,8 +295,6 @@ class Scheduler:
         if self.policy.sequential:
             free = free[: max(0, 1 - len(self._runs))]
         for slot, node in zip(free, self._runnable(), strict=False):
-            if not is_calibration(node):
-                self.started += 1
             self.busy[node.id] = slot
             self._runs[node.id] = asyncio.create_task(parts.running.run(node, slot))
 

@@ -12,11 +12,14 @@ from typing import Any
 
 from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.config import Config
+from autoresearch_tui.search.counts import Counts, saved_cap
+from autoresearch_tui.search.early_stopping import early_stops
 from autoresearch_tui.search.gitops import GitWorkspace
 from autoresearch_tui.search.model import FINISHED, Node
 from autoresearch_tui.search.runlock import runner_pid
 from autoresearch_tui.search.store import Store, StoreFailed
 from autoresearch_tui.search.tree import Tree
+from autoresearch_tui.search.values import node_value
 
 
 class NoRunError(LookupError):
@@ -33,6 +36,7 @@ class Snapshot:
     runner_pid: int = 0  # the process running this search now; 0: none
     lessons: LessonsNote | None = None  # the current lessons note (search/lessons.py)
     sandbox: str = ""  # how the runs are contained, as the runner said (search/sandbox.py)
+    cap: int | None = None  # the search's experiment cap, as last saved (search/counts.py)
 
     @property
     def best(self) -> Node | None:
@@ -65,12 +69,13 @@ class Snapshot:
             "gain": gain,
             "confirmed": gain in ("base", "confirmed"),
             "seed_only": node.seed_only,
+            **node_value(self.tree, node.id, spread).as_json(),  # search/values.py
         }
 
     def as_json(self) -> dict[str, Any]:
         best = self.best
         nodes = list(self.tree)
-        finished = [n for n in nodes if n.status in FINISHED and n.kind != "root"]
+        counts = Counts.of(self.tree)
         spread = self.tree.noise_spread()
         confirmed = self.tree.best(confirmed=True)
         root = self.tree.root
@@ -88,8 +93,10 @@ class Snapshot:
             "noise_spread": spread,
             "best": self.node_dict(best, spread) if best else None,
             "confirmed_best": self.node_dict(confirmed, spread) if confirmed else None,
-            "experiments": len(finished),
-            "counts": {
+            "experiments": counts.experiments,  # what the cap counts (search/counts.py)
+            "counts": counts.as_json(self.cap),
+            "early_stops": early_stops(self.tree).as_json(),  # search/early_stopping.py
+            "statuses": {
                 s: sum(1 for n in nodes if n.status == s) for s in sorted({n.status for n in nodes})
             },
             "calls": self.calls,
@@ -158,6 +165,7 @@ def _read(config: Config, store: Store) -> Snapshot:
             runner_pid=0 if config.archive else runner_pid(config.state_dir),
             lessons=store.lessons_note(),
             sandbox=store.get_meta("sandbox"),
+            cap=saved_cap(store),
         )
     finally:
         store.close()

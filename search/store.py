@@ -19,26 +19,37 @@ from typing import Any
 
 import sqlite_utils
 
-from autoresearch_tui.agents.proposer import CallRecord
+from autoresearch_tui.agents.proposer import CallRecord, safe_text
 from autoresearch_tui.agents.request import LessonsNote
 from autoresearch_tui.search.model import Node
+from autoresearch_tui.search.output import MAX_POINTS
 
 NODE_FIELDS = [f.name for f in fields(Node)]
 CALL_FIELDS = [f.name for f in fields(CallRecord)]
+THIN_POINTS = """delete from points where rowid in (select rowid from (
+    select rowid, row_number() over (order by rowid) as r, count(*) over () as n
+    from points where node = ?) where r % 2 = 0 and r < n)"""
 
 
 def _node_row(node: Node) -> dict[str, Any]:
-    row = asdict(node)
+    row = _safe(asdict(node))  # a reason may hold what git decoded with surrogateescape
     row["pruned"] = int(node.pruned)
     row["seed_only"] = int(node.seed_only)
+    row["full_run"] = int(node.full_run)
     row["other_parents"] = json.dumps(node.other_parents)
     return row
+
+
+def _safe(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every text as UTF-8 can store it (agents/proposer.safe_text)."""
+    return {k: safe_text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _row_node(row: dict[str, Any]) -> Node:
     values = {k: row[k] for k in NODE_FIELDS if k in row}
     values["pruned"] = bool(values.get("pruned"))
     values["seed_only"] = bool(values.get("seed_only"))
+    values["full_run"] = bool(values.get("full_run"))
     values["other_parents"] = json.loads(values.get("other_parents") or "[]")
     return Node(**values)
 
@@ -77,13 +88,14 @@ class Store:
                     "branch": str, "commit": str, "metric": float, "reason": str,
                     "pruned": int, "boost": float, "slot": str, "seed": int, "pid": int,
                     "created_at": float, "started_at": float, "finished_at": float,
-                    "other_parents": str, "seed_only": int,
+                    "other_parents": str, "seed_only": int, "full_run": int,
                 },
                 pk="id",
             )  # fmt: skip
             db.table("nodes").create_index(["parent"])
-        if "seed_only" not in db.table("nodes").columns_dict:  # state.db of an older version
-            db.table("nodes").add_column("seed_only", int, not_null_default=0)
+        for column in ("seed_only", "full_run"):  # a state.db of an older version
+            if column not in db.table("nodes").columns_dict:
+                db.table("nodes").add_column(column, int, not_null_default=0)
         if "points" not in db.table_names():
             db.table("points").create(
                 {"node": str, "step": int, "loss": float, "elapsed": float, "progress": float}
@@ -150,6 +162,15 @@ class Store:
         ]
         if rows:
             self.db.table("points").insert_all(rows)
+            self._thin_points(node_id)
+
+    def _thin_points(self, node_id: str) -> None:
+        """At most MAX_POINTS a node: past it every other one goes, the first and the latest
+        stay (search/output.py also keeps fewer as a run goes on)."""
+        count = "select count(*) from points where node = ?"
+        while self.db.execute(count, [node_id]).fetchone()[0] > MAX_POINTS:
+            with self.db.conn:
+                self.db.execute(THIN_POINTS, [node_id])
 
     def clear_points(self, node_id: str) -> None:
         self.db.table("points").delete_where("node = ?", [node_id])
@@ -159,6 +180,14 @@ class Store:
             "select step, loss from points where node = ? order by rowid", [node_id]
         )
         return [(r["step"], r["loss"]) for r in rows]
+
+    def point_rows(self, node_id: str) -> list[tuple[int, float, float, float]]:
+        """A node's loss points as stored: (step, loss, elapsed s, progress %)."""
+        rows = self.db.execute(
+            "select step, loss, elapsed, progress from points where node = ? order by rowid",
+            [node_id],
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def add_event(self, kind: str, node: str = "", **data: Any) -> None:
         self.db.table("events").insert(
@@ -186,7 +215,7 @@ class Store:
         )
 
     def add_calls(self, node_id: str, calls: Iterable[CallRecord]) -> None:
-        rows = [{"ts": time.time(), "node": node_id, **asdict(c)} for c in calls]
+        rows = [_safe({"ts": time.time(), "node": node_id, **asdict(c)}) for c in calls]
         if rows:
             self.db.table("calls").insert_all(rows, alter=True)
 

@@ -149,7 +149,17 @@ class RunChecks:
                 return path
         return ""
 
+    def removed(self, when: str) -> str:
+        """Why the run does not count when its worktree is gone (removed by hand, by a
+        `git worktree prune`, by the run itself), or ""."""
+        if self.worktree.is_dir():
+            return ""
+        shown = os.path.relpath(self.worktree, self.git.git_dir.parent)
+        return f"the worktree {shown} was removed {when} the run"
+
     def before(self) -> str:
+        if removed := self.removed("before"):
+            return removed
         if changed := self.content_changed():
             return f"readonly file {changed} differs from the base"
         return ""
@@ -170,8 +180,8 @@ class RunChecks:
     def after(self) -> str:
         """Why the run is invalid (the worktree gone, a readonly file changed even if undone,
         git's files changed: they are put back), or ""."""
-        if not self.worktree.is_dir():
-            return "its worktree was removed during the run"
+        if removed := self.removed("during"):
+            return removed
         if changed := self.files.check() or self.content_changed():
             return f"readonly file {changed} was changed by the run"
         if changed := self.control.check():

@@ -267,13 +267,17 @@ class Tree:
         return self.gain_state(node_id) in ("base", "confirmed")
 
     def delta_parent(self, node: Node) -> float | None:
-        """vs the parent (for a re-run: vs the first run of the same commit)."""
-        if node.parent is None:
+        """Δ: the node's mean minus its reference's mean (metric units; search/values.py
+        defines it for every surface); None for a re-run, a sample of its node, not a change."""
+        if node.parent is None or node.kind == "rerun":
             return None
-        metric, parent = node.measured_metric, self[node.parent].measured_metric
-        return metric - parent if metric is not None and parent is not None else None
+        mean, ref = self.metric_mean(node.id), self.reference(node.id)
+        ref_mean = self.metric_mean(ref.id) if ref is not None else None
+        return mean - ref_mean if mean is not None and ref_mean is not None else None
 
     def delta_base(self, node: Node) -> float | None:
-        metric = node.measured_metric
-        base = self.root.measured_metric if self.root is not None else None
-        return metric - base if metric is not None and base is not None else None
+        """The node's mean minus the base's mean; None for the base itself and re-runs."""
+        if node.parent is None or node.kind == "rerun" or self.root is None:
+            return None
+        mean, base = self.metric_mean(node.id), self.metric_mean(self.root.id)
+        return mean - base if mean is not None and base is not None else None

@@ -25,8 +25,9 @@ RESULTS, TABLE = "## Results so far", "## Constants tried"
 NUM = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 _HEAD = re.compile(r"^- (n\d+) \[([^\]]*)\] <(n\d+): (.*)$")
 _MEASURED = re.compile(
-    rf"^(?P<path>.*?)(?: \{{(?P<consts>[^{{}}]*)\}})?: (?P<mean>{NUM}) \((?P<runs>\d+) runs?\)"
-    rf"(?:, (?P<delta>{NUM}) vs its parent)?: (?P<verdict>.*)$"
+    rf"^(?P<path>.*?)(?: \{{(?P<consts>[^{{}}]*)\}})?: (?P<mean>{NUM}) "
+    rf"\((?:mean of (?P<runs>\d+)|1 run)\)"
+    rf"(?:, Δ (?P<delta>{NUM}) (?:better|worse|equal) vs n\d+)?: (?P<verdict>.*)$"
 )
 _UNMEASURED = re.compile(
     r"^(?P<path>.*?)(?: \{(?P<consts>[^{}]*)\})?: (?P<verdict>(?:crashed|timeout|invalid)\b.*)$"
@@ -193,7 +194,7 @@ def experiment(line: str, names: set[str]) -> Experiment | None:
         parent_id=parent_id,
         changes=changes_of(m["consts"] or "", own, names),
         delta=float(m["delta"]) if measured and m["delta"] else None,
-        runs=int(m["runs"]) if measured else 1,
+        runs=int(m["runs"] or 1) if measured else 1,
         crashed=not measured,
         verdict=m["verdict"],
     )

@@ -34,10 +34,11 @@ MARKS: list[tuple[str, str]] = [
     ("▶ cpu0 0:42", "running on a slot, for how long"),
     ("✓ ✗ ◷ ⊘", "done, crashed, timeout, invalid (readonly file changed)"),
     ("○ ·", "queued to run, proposal failed"),
+    ("⏹", "stopped early, losing to its parent (r runs it to the end)"),
     ("★", "best node (bold green)"),
     ("▲3", "boosted 3×"),
     ("✂", "pruned (the subtree is dimmed)"),
-    ("-0.0047?", "delta vs parent; ? = gain not confirmed by a re-run yet"),
+    ("×2 better?", "the mean of 2 runs; Δ vs the parent; ✓ confirmed, ? not yet, ≈ noise"),
     ("+12", "collapsed: 12 nodes hidden below"),
 ]
 

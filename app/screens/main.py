@@ -30,11 +30,12 @@ from autoresearch_tui.app.bridge import LiveProgress
 from autoresearch_tui.app.screens.help import HelpScreen
 from autoresearch_tui.app.screens.lessons import LessonsScreen
 from autoresearch_tui.app.screens.prompt import PromptScreen
-from autoresearch_tui.app.screens.status import chart_series, slot_rows, totals_text
+from autoresearch_tui.app.screens.status import chart_series, finished, slot_rows, totals_text
 from autoresearch_tui.app.widgets.node_pane import NodePane
 from autoresearch_tui.app.widgets.search_tree import SearchTree
 from autoresearch_tui.app.widgets.slots_bar import SlotsBar
 from autoresearch_tui.app.widgets.tree_model import BULK, STATUS_WORDS, Changes, TreeModel
+from autoresearch_tui.search.counts import Counts
 from autoresearch_tui.search.model import Node
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class MainScreen(Screen[None]):
         self.metric_name = "metric"
         self.live: dict[str, LiveProgress] = {}
         self.points: dict[str, dict[int, float]] = {}
-        self.session_finished = 0
+        self.finished = False  # the cap is reached, nothing runs: `s` goes on (check_action)
         self.call_totals: dict[str, float] = {}
         self.selection_pending = False  # the cursor moved; its diff/log/points not loaded yet
         self._select_timer: Timer | None = None
@@ -117,7 +118,6 @@ class MainScreen(Screen[None]):
                 self.live.pop(node.id, None)
         changes = self.model.update(nodes)
         added = set(changes.added)
-        self.session_finished += sum(1 for nid in changes.finished if nid not in added)
         tree = self.tree_view
         tree.nodes_changed(changes)
         tree.border_title = self._tree_title()
@@ -288,8 +288,14 @@ class MainScreen(Screen[None]):
         slots = [s.name for s in search.slots] if search and not self.research.watching else []
         timeout = search.config.target.timeout_s if search else 0.0
         rows = slot_rows(self.model, self.live, slots, timeout, now)
-        totals = totals_text(self.model, self.session_finished, self.call_totals, search, now)
+        watching = bool(self.research.watching)
+        totals = totals_text(self.model, watching, self.call_totals, search, now)
         self.slots_bar.show(rows, totals)
+        cap = search.max_experiments if search is not None and not watching else None
+        if self.finished != (done := finished(Counts.of(self.model.tree), cap)):
+            self.finished = done  # the footer offers `s` (ResearchApp.check_action)
+            self.refresh_bindings()
+        lift_toasts(self, self.slots_bar.outer_size.height + 1)  # above the bar and footer
 
     def load_call_totals(self) -> None:
         """Reload the agent calls' tokens and cost from state.db (in a worker)."""
@@ -427,6 +433,21 @@ class MainScreen(Screen[None]):
             self.notify("resumed")
         self.refresh_slots()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Watching another process's run, the footer offers no pause or hint (tui.py); a
+        finished search, opened paused, offers `s` (go on) where pause was."""
+        if action == "pause" and self.finished and self.research.search is not None:
+            return not self.research.search.paused
+        return not (action in ("pause", "hint") and self.research.watching)
+
     def action_help(self) -> None:
         if not isinstance(self.app.screen, HelpScreen):
             self.app.push_screen(HelpScreen())
+
+
+def lift_toasts(screen: Screen[None], lift: int) -> None:
+    """Toasts sit `lift` rows up (above the slots bar and the footer): never over the
+    run's totals."""
+    for rack in screen.query("#textual-toastrack"):
+        if rack.styles.margin.bottom != lift:
+            rack.styles.margin = (0, 0, lift, 0)

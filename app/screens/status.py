@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from autoresearch_tui.agents.format import fmt_count, fmt_delta, fmt_duration, fmt_metric
+from autoresearch_tui.agents.format import fmt_count, fmt_duration
 from autoresearch_tui.app.bridge import LiveProgress
 from autoresearch_tui.app.widgets.loss_chart import Series
 from autoresearch_tui.app.widgets.slots_bar import SlotRow
 from autoresearch_tui.app.widgets.tree_model import TreeModel
+from autoresearch_tui.search.counts import Counts, cap_reached, finished_line, rate_per_hour
+from autoresearch_tui.search.early_stopping import early_stops
 from autoresearch_tui.search.scheduler import Scheduler
 
 
@@ -43,33 +45,51 @@ def slot_rows(
 
 def totals_text(
     model: TreeModel,
-    session_finished: int,
+    watching: bool,
     call_totals: dict[str, float],
     search: Scheduler | None,
     now: float,
 ) -> Text:
     """The slots bar's last line: experiments, the best and its gain, and (with a search)
-    this session's rate, the agents' tokens and dollars, the elapsed time, paused."""
+    the rate (—/h until it means something; `watching`: from the tree's timestamps), the
+    agents' tokens and dollars, the elapsed time, paused, or how to go on once finished."""
     text = Text()
-    text.append(f"{model.finished_count} experiments", "bold")
-    best = model[model.best_id] if model.best_id else None
-    if best is not None:
+    counts = Counts.of(model.tree)  # one definition of the counts (search/counts.py)
+    cap = search.max_experiments if search is not None and not watching else None
+    if finished(counts, cap):  # first: a long line is cut at its end
+        text.append(finished_line(counts, cap or 0, tui=True), "bold yellow")
+    else:
+        text.append(counts.text(cap, short=True), "bold")
+    if model.best_id is not None:  # search/values.py's narrow form: "1.0351×2"
+        value = model.value(model.best_id)
         text.append(" · best ")
-        text.append(f"{best.id} {fmt_metric(model.mean(best.id))}", "bold green")
-        gain = model.tree.delta_base(best)
-        if gain is not None:
-            text.append(f" ({fmt_delta(gain) or '+0'} vs base)")
+        text.append(f"{model.best_id} {value.short_value()}", "bold green")
+        if base := value.base_text(share=False):
+            text.append(f", {base}{value.mark}")
+    if model.counts.get("stopped"):  # search/early_stopping.py
+        text.append(f" · {early_stops(model.tree).line()}")
     if search is not None:
         elapsed = max(0.0, now - search.started_at)
-        rate = session_finished / (elapsed / 3600) if elapsed > 60 else 0.0
-        text.append(f" · {rate:.1f}/h")
+        rate = rate_per_hour(model.tree, now, None if watching else search.started_at)
+        text.append(f" · {rate:.1f}/h" if rate is not None else " · —/h")
         tokens = (call_totals.get("input_tokens") or 0) + (call_totals.get("output_tokens") or 0)
         cost = max(search.cost_usd, call_totals.get("cost_usd") or 0.0)
         text.append(f" · {fmt_count(tokens)} tokens · ${cost:.2f}")
         text.append(f" · {fmt_duration(elapsed)}")
-        if search.paused:
+        if search.paused and not finished(counts, cap):
             text.append(" · ⏸ paused (space resumes)", "bold yellow")
     return text
+
+
+def finished(counts: Counts, cap: int | None) -> bool:
+    """The cap is reached and nothing runs: the TUI offers `s` (go on)."""
+    return cap is not None and not counts.running and cap_reached(counts, cap)
+
+
+def finished_text(search: Scheduler) -> str:
+    """How to go on, when the search's cap is reached and nothing runs; else ""."""
+    counts, cap = Counts.of(search.tree), search.max_experiments
+    return finished_line(counts, cap, tui=True) if cap is not None and finished(counts, cap) else ""
 
 
 def chart_series(

@@ -1,4 +1,4 @@
-"""What only the TUI draws: status marks and the colour of a delta.
+"""What only the TUI draws: status marks and flags (a value's Δ and verdict: search/values.py).
 
 Numbers (metrics, deltas, durations, counts) are formatted by `agents/format.py`, the one
 definition every output shares.
@@ -6,9 +6,7 @@ definition every output shares.
 
 from __future__ import annotations
 
-import math
-
-from autoresearch_tui.search.model import Node, improvement
+from autoresearch_tui.search.model import Node
 
 # One cell wide in every terminal font we tried (no emoji presentation).
 STATUS_MARKS = {
@@ -20,18 +18,11 @@ STATUS_MARKS = {
     "timeout": "◷",
     "invalid": "⊘",
     "failed": "·",
+    "stopped": "⏹",  # stopped early: losing to its parent (search/early_stopping.py)
 }
 BEST_MARK = "★"
 BOOST_MARK = "▲"
 PRUNED_MARK = "✂"
-UNCONFIRMED_MARK = "?"
-
-
-def delta_style(delta: float | None, goal: str) -> str:
-    """'good', 'bad' or '' for a metric delta (new - old) under the goal."""
-    if delta is None or delta == 0 or not math.isfinite(delta):
-        return ""
-    return "good" if improvement(delta, 0.0, goal) > 0 else "bad"
 
 
 def status_mark(node: Node) -> str:

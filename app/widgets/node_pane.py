@@ -13,22 +13,21 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from autoresearch_tui.agents.format import fmt_delta, fmt_duration, fmt_metric
-from autoresearch_tui.app.widgets.format import delta_style
+from autoresearch_tui.agents.format import fmt_duration
 from autoresearch_tui.app.widgets.loss_chart import LossChart
 from autoresearch_tui.app.widgets.tree_model import TreeModel
+from autoresearch_tui.search.values import CONFIRMED, UNCONFIRMED, WORSE
 
-GAIN_WORDS = {
-    "confirmed": ("gain confirmed", "green"),
-    "unconfirmed": ("gain unconfirmed — r re-runs it", "yellow"),
-    "no-gain": ("no gain", "dim"),
-    "seed-only": ("seed-only change", "dim"),
-    "rerun": ("seed repeat", "dim"),
+# How a verdict (search/values.py) reads here: its word, then a hint, and its colour.
+VERDICT_WORDS = {
+    CONFIRMED: (CONFIRMED, "green"),
+    UNCONFIRMED: (f"{UNCONFIRMED} (r re-runs it)", "yellow"),
+    WORSE: (WORSE, "red"),
 }
 
 
 class NodeInfo(Widget):
-    """Id, persona, status, description, rationale, metric with deltas. Fixed height, so
+    """Id, persona, status, description, rationale, the value with its Δ and verdict. Fixed height, so
     a new selection repaints this widget only (a Static's update reflows the screen)."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -86,33 +85,37 @@ def node_info(model: TreeModel, node_id: str | None, metric: str, now: float) ->
         )
     text.append("\n")
     if node.has_metric:
-        text.append(f"{metric} ")
-        text.append(fmt_metric(node.metric), "bold")
-        mean = model.mean(node_id)
-        samples = len(model.tree.samples(node_id))
-        if samples > 1 and mean is not None:
-            text.append(f" (mean of {samples}: {fmt_metric(mean)})", "dim")
-        for label, delta, ref in (
-            ("Δparent", model.tree.delta_parent(node), node.parent),
-            ("Δbase", model.tree.delta_base(node), None),
-        ):
-            if delta is None:
-                continue
-            kind = delta_style(delta, model.goal)
-            text.append(f"  {label} ")
-            text.append(fmt_delta(delta), {"good": "bold green", "bad": "red"}.get(kind, ""))
-            if ref:
-                text.append(f" ({ref})", "dim")
-        state = model.gain_state(node_id)
-        if state in GAIN_WORDS:
-            word, colour = GAIN_WORDS[state]
-            text.append(f"  {word}", colour)
+        _append_value(text, model, node_id, metric)
+    elif node.status == "stopped":  # search/early_stopping.py
+        text.append(f"{node.reason} — r runs it to the end", "yellow")
     elif node.reason:
         text.append(f"{node.status}: ", "bold red")
         text.append(node.reason)
     else:
         text.append(f"{metric} -", "dim")
     return text
+
+
+def _append_value(text: Text, model: TreeModel, node_id: str, metric: str) -> None:
+    """The value line (search/values.py's one text form): "val_bpb 1.9047 (mean of 3),
+    Δ -0.0100 better vs n0007: confirmed", then the Δ vs base; a re-run's
+    own run and the value of the node it samples."""
+    value = model.value(node_id)
+    text.append(f"{metric} ")
+    if value.sample_of is not None:
+        text.append(value.value_text(), "bold")
+        of = model.value(value.sample_of)
+        text.append(f" · {value.sample_of}: {of.value_text()}", "dim")
+        return
+    text.append(value.value_text(), "bold")
+    if change := value.change_text():
+        text.append(", ")
+        text.append(change, "" if value.better is None else "green" if value.better else "red")
+    word, colour = VERDICT_WORDS.get(value.verdict, (value.verdict, "dim"))
+    text.append(": ")
+    text.append(word, colour)
+    if base := value.base_text():
+        text.append(f" · {base}", "dim")
 
 
 class NodePane(Vertical):

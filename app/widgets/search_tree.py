@@ -51,6 +51,8 @@ class SearchTree(ScrollView, can_focus=True):
         Binding("slash", "filter", "Filter"),
     ]
 
+    read_only = False  # set while the app watches another process's run
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "search-tree--cursor",
         "search-tree--guides",
@@ -370,6 +372,10 @@ class SearchTree(ScrollView, can_focus=True):
 
     def _ask(self, action: str) -> None:
         self.post_message(self.NodeAction(action, self.cursor_id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`read_only` (watch mode): no prune, boost or re-run in the footer (app/tui.py)."""
+        return not (self.read_only and action in ("prune", "boost", "rerun"))
 
     def action_prune(self) -> None:
         self._ask("prune")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from autoresearch_tui.search.model import FINISHED, Node, better, node_index
 from autoresearch_tui.search.tree import Tree
+from autoresearch_tui.search.values import NodeValue, node_value
 
 BULK = 32  # more new nodes than this in one batch: rebuild the rows instead of inserting
 STATUS_WORDS = (
@@ -27,6 +28,7 @@ STATUS_WORDS = (
     "timeout",
     "invalid",
     "failed",
+    "stopped",
     "pruned",
     "boosted",
 )
@@ -117,6 +119,10 @@ class TreeModel:
 
     def gain_state(self, node_id: str) -> str:
         return self.tree.gain_state(node_id, self.spread)
+
+    def value(self, node_id: str) -> NodeValue:
+        """The node's value, Δ and verdict (search/values.py, as every surface shows them)."""
+        return node_value(self.tree, node_id, self.spread)
 
     def matches(self, node: Node) -> bool:
         """Does a node match the filter (persona or status, comma-separated, any term)?"""

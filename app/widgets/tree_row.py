@@ -1,8 +1,11 @@
-"""One row of the search tree as Rich text: `├─✓ n0042 architect 0.9932 -0.0047 ★`.
+"""One row of the search tree as Rich text: `├─✓ n0042 architect 0.9932×2 -0.0047 better? ★`.
 
-The guides to the parent, the status mark, the id, the persona, then the metric and its
-delta to the parent (or the slot and elapsed time of a running node, or why it has no
-metric), then the flags (best, boost, pruned, folded children). `SearchTree` caches
+The guides to the parent, the status mark, the id, the persona, then the node's value
+(the mean of its runs, ×runs when more than one), its Δ to the parent with the word for the goal and the
+verdict's mark (search/values.py: ✓ confirmed, ? unconfirmed or noise unknown, ≈ within
+noise); a re-run shows its own run ("run 2 of n0000"), never a change; a running node
+its slot and time, one without a value its status. Then the flags (best, boost, pruned,
+folded children). `SearchTree` caches
 and draws these rows; `style` maps a component name ("best", "muted", ...) to its style.
 """
 
@@ -13,15 +16,8 @@ from collections.abc import Callable
 from rich.style import Style
 from rich.text import Text
 
-from autoresearch_tui.agents.format import fmt_delta, fmt_duration, fmt_metric
-from autoresearch_tui.app.widgets.format import (
-    BEST_MARK,
-    BOOST_MARK,
-    PRUNED_MARK,
-    UNCONFIRMED_MARK,
-    delta_style,
-    status_mark,
-)
+from autoresearch_tui.agents.format import fmt_delta, fmt_duration
+from autoresearch_tui.app.widgets.format import BEST_MARK, BOOST_MARK, PRUNED_MARK, status_mark
 from autoresearch_tui.app.widgets.tree_model import TreeModel
 
 StyleOf = Callable[[str], Style]
@@ -78,20 +74,25 @@ def row_text(model: TreeModel, node_id: str, width: int, style: StyleOf, now: fl
 
 
 def _append_result(text: Text, model: TreeModel, node_id: str, style: StyleOf, now: float) -> None:
-    """The metric and its delta (with `?` while a gain is unconfirmed), the slot and time
-    of a running node, or the status of one without a metric."""
+    """The value (×runs when a mean), its Δ with the word for the goal and the verdict's
+    mark, "0.9932×2 -0.0047 better✓" (search/values.py); a re-run's own run ("run 2 of n0000", no Δ); the slot and
+    time of a running node; or the status of one without a value."""
     node = model[node_id]
     if node.has_metric:
-        text.append(fmt_metric(node.metric))
-        delta = model.tree.delta_parent(node)
-        if delta is not None:
-            kind = delta_style(delta, model.goal)
-            text.append(" " + fmt_delta(delta), style(kind) if kind else Style())
-            if node.kind != "root" and model.gain_state(node_id) == "unconfirmed":
-                text.append(UNCONFIRMED_MARK, style("flag"))
+        value = model.value(node_id)
+        if value.sample_of is not None:
+            text.append(value.value_text(), style("muted"))
+            return
+        text.append(value.short_value())
+        if value.delta is not None:
+            kind = "" if value.better is None else "good" if value.better else "bad"
+            text.append(f" {fmt_delta(value.delta)} {value.word}", style(kind) if kind else Style())
+        text.append(value.mark, style("flag"))
     elif node.status == "running":
         started = node.started_at or now
         text.append(f"{node.slot} {fmt_duration(now - started)}", style("running"))
+    elif node.status == "stopped":  # "stopped at 46%" (search/early_stopping.py)
+        text.append(node.reason.partition(":")[0] or node.status, style("muted"))
     elif node.status in ("crashed", "timeout", "invalid", "failed"):
         text.append(node.status, style("error" if node.status != "failed" else "muted"))
     else:

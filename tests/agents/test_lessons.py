@@ -173,7 +173,7 @@ def test_the_search_writes_a_note_every_n_experiments_and_prompts_show_it(
 
     # a resume loads the current note, and the next prompt shows it
     again = ScriptedProposer([CHANGES[5]])
-    s2 = search(workspace, [again, writer(server, workspace)], 3, 1)
+    s2 = search(workspace, [again, writer(server, workspace)], 3, s.started + 1)  # a total
     asyncio.run(s2.run())
     assert s2.parts().lessons.current == LessonsNote(NOTE, "architect", 6)
     assert "(written at 6 experiments by architect)" in build_task(again.requests[0])

@@ -406,7 +406,7 @@ async def test_anthropic_caches_the_tasks_tree_wide_part_with_a_third_breakpoint
         assert (
             shared["text"].startswith("# The search so far") and PARENT_MARK not in shared["text"]
         )
-        assert "n0000 base: 3.4000 (3 runs)" in shared["text"]
+        assert "n0000 base: 3.4000 (mean of 3)" in shared["text"]
         assert "cache_control" not in rest and rest["text"].startswith(PARENT_MARK)
         assert "Your task" in rest["text"] and "Lineage of the parent n0000" in rest["text"]
         marks = [b for b in sent.body["system"] if "cache_control" in b]

@@ -47,7 +47,7 @@ def toml(repo: Path) -> dict:
 
 def children_done(out: str) -> list[str]:
     """The headless lines of finished explorer children."""
-    return [line for line in out.splitlines() if " explorer " in line and "Δparent" in line]
+    return [line for line in out.splitlines() if " explorer " in line and ", Δ " in line]
 
 
 @needs_uv

@@ -31,7 +31,7 @@ def test_report_writes_markdown_and_a_valid_png(workspace: Path, tmp_path: Path,
     assert best is not None
     assert text.startswith(f"# autoresearch-tui report — run {snap.run}")
     assert "![progress](progress.png)" in text
-    assert f"**best** {best.id}" in text and best.description in text
+    assert f"**best {best.id} " in text and best.description in text
     assert "## Confirmed gains" in text and "## Personas" in text
     assert f"export {snap.config.root} {best.id}" in text
     # the synthetic trainer is deterministic: any re-run gain is confirmed

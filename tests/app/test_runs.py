@@ -72,7 +72,8 @@ def test_a_failed_base_exits_1_and_a_fix_starts_a_new_run(tmp_path: Path) -> Non
     assert "synthetic crash" in (archived / "logs" / "n0000.log").read_text()
     assert "synthetic crash" not in (ws / ".autoresearch" / "logs" / "n0000.log").read_text()
     assert f"autoresearch/{old}/n0000" in git(ws, "branch", "--list", f"autoresearch/{old}/*")
-    assert cli("export", str(ws), "n0000", "--run", old).returncode == 0
+    base = cli("export", str(ws), "n0000", "--run", old)  # read from the kept run: the base
+    assert base.returncode == 1 and "n0000 has no change to export (it is the base)" in base.stderr
     report = cli("report", str(ws), "--run", old)
     assert report.returncode == 0 and str(archived / "report") in report.stdout
     unknown = cli("status", str(ws), "--run", "nope")

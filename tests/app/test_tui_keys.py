@@ -66,7 +66,9 @@ async def test_live_tree_pane_chart_log_and_slots(workspace: Path) -> None:
         await settle(pilot)
         node = model[nid]
         info = app.query_one("#node-info").render().plain
-        assert nid in info and node.description in info and "Δparent" in info and "Δbase" in info
+        value = model.value(nid)  # search/values.py's one text form, Δ vs parent and vs base
+        assert nid in info and node.description in info and value.text() in info
+        assert value.change_text() and value.base_text() in info
         diff = str(app.query_one("#diff-text").render())
         assert "@@" in diff and "train.py" in diff
         log = str(app.query_one("#log-text").render())

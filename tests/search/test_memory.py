@@ -101,7 +101,7 @@ def test_results_section_from_a_real_search(workspace: Path) -> None:
             assert result.verdict == "within noise"
     task = build_prompt(request_for(s, depth.id), "P", "B").task
     assert f"Run-to-run spread ≈ {spread:.4f} over {memory.spread_runs} runs" in task
-    assert "re-run of" not in task and "- n0000 base: " in task and "(3 runs)" in task
+    assert "re-run of" not in task and "- n0000 base: " in task and "(mean of 3)" in task
     # The constants table shows each value tried, with its runs and a mark.
     assert re.search(r"- LR: 0\.04->0\.08 -0\.0\d+ \(\d runs?\) ✓", task), task
     assert re.search(r"- DEPTH: 8->12 -0\.0\d+ \(\d runs?\) ✓", task), task

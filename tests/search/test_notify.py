@@ -13,6 +13,7 @@ from synthetic import TOML, git, make_workspace
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.search.config import ConfigError, load_config
+from autoresearch_tui.search.counts import Counts
 from autoresearch_tui.search.events import Notice
 from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
@@ -48,9 +49,10 @@ def test_confirmed_bests_and_the_stop_reach_the_command(tmp_path: Path) -> None:
     messages = (out / "messages").read_text().splitlines()
     assert len(events) == len(messages) and events[-1] == "stopped" and "best" in events
     assert set(events) <= {"best", "stopped"}
-    # Experiments that ran; a proposal refused as a duplicate also ends (finished_at), unrun.
-    ran = sum(1 for n in s.tree if n.kind != "root" and n.started_at and n.finished_at)
-    assert messages[-1].startswith(f"ws: search stopped after {ran} experiments; best ")
+    # The counts everywhere else say (search/counts.py): experiments, base runs, failures.
+    ran = Counts.of(s.tree)
+    assert 0 < ran.experiments <= 12 and not ran.running
+    assert messages[-1].startswith(f"ws: search stopped after {ran.text()}; best ")
     bests = [m for e, m in zip(events, messages, strict=True) if e == "best"]
     means = []
     for line in bests:
@@ -74,7 +76,8 @@ def test_an_error_is_sent_and_a_failing_command_is_one_warning(tmp_path: Path) -
     assert s.tree.root.status == "crashed"
     messages = (out / "messages").read_text().splitlines()
     assert messages[0].startswith("ws: the base n0000 crashed: exit code 3")
-    assert re.fullmatch(r"ws: search stopped after \d+ experiments", messages[-1])  # no best
+    no_best = r"ws: search stopped after 0 experiments \+ \d+ base runs?(, \d+ failed proposals?)?"
+    assert re.fullmatch(no_best, messages[-1])
     warnings = [n.text for n in notices if n.text.startswith("[notify]")]
     assert warnings == [
         "[notify] command failed (exit code 3: no webhook) — fix it in autoresearch.toml"

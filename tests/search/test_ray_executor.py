@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -16,8 +17,10 @@ import ray
 from synthetic import TOML, ScriptedProposer, git, make_workspace, marked_pids, set_knob, until
 
 from autoresearch_tui.search.config import load_config, state_db_path
+from autoresearch_tui.search.contain import Isolation
 from autoresearch_tui.search.policies import make_policy
-from autoresearch_tui.search.ray_executor import slots_on
+from autoresearch_tui.search.ray_executor import pack, remote_run, slots_on
+from autoresearch_tui.search.sandbox import bwrap_problem
 from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.store import Store
 
@@ -57,9 +60,14 @@ def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path)
     crash, hang = by_desc["crash=False"], by_desc["hang_s=0.0"]
     assert crash.status == "crashed" and "synthetic crash" in crash.reason
     assert (hang.status, hang.reason) == ("timeout", "killed after the 3s timeout")
-    assert (by_desc["touch_readonly=False"].status, by_desc["touch_readonly=False"].reason) == (
+    # In the worker's sandbox the write is refused; without one, the check after the run
+    # sees the changed file.
+    touched = by_desc["touch_readonly=False"]
+    assert (touched.status, touched.reason) == (
         "invalid",
-        "readonly file prepare.py was changed by the run",
+        "readonly file prepare.py: the run tried to change it (read-only)"
+        if not bwrap_problem()
+        else "readonly file prepare.py was changed by the run",
     )
     assert (by_desc["nan=False"].status, by_desc["nan=False"].reason) == (
         "crashed",
@@ -81,7 +89,9 @@ def test_outcomes_on_ray_match_the_local_executor(cluster: None, tmp_path: Path)
 
 def test_a_prune_cancels_the_ray_task_and_kills_its_command(cluster: None, tmp_path: Path) -> None:
     ws = ray_workspace(tmp_path)
-    proposer = ScriptedProposer([set_knob("hang_s", 60.0)])
+    # The pruned run goes back to the queue and no longer counts toward the cap: the
+    # second proposal is the experiment that ends the search.
+    proposer = ScriptedProposer([set_knob("hang_s", 60.0), [("LR = 0.04", "LR = 0.05")]])
 
     async def scenario() -> Scheduler:
         config = load_config(ws, check_clean=False)
@@ -132,3 +142,64 @@ def test_slots_fit_one_machine_each() -> None:
     assert [s.remote for s in slots_on(gpus, "x", None, 0)] == ["gpu"] * 16
     with pytest.raises(ValueError, match="no machine with a CPU"):
         slots_on([], "x", None, 0)
+
+
+ATTACK = (
+    "echo SECRET=${HF_TOKEN:-gone} MINE=${MY_DROP:-gone}; "
+    "cat STATE/state.db 2>/dev/null || echo no-state; "
+    "echo x >> prepare.py 2>/dev/null || echo readonly-refused; "
+    "echo x > OUTSIDE/written 2>/dev/null || echo outside-refused; "
+    "echo ok > out.txt && echo wrote-workdir"
+)
+
+
+@pytest.mark.parametrize("sandbox", ["none", "auto"])
+def test_the_worker_contains_the_run_as_the_local_executor_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: str
+) -> None:
+    """The Ray task itself (remote_run, called here without a cluster): on a worker where
+    bwrap runs, "auto" sandboxes the run like a local one; secrets and `env_drop` names
+    never reach it in either mode."""
+    worktree, state, outside = tmp_path / "wt", tmp_path / "state", tmp_path / "outside"
+    for folder in (worktree, state, outside):
+        folder.mkdir()
+    (worktree / "prepare.py").write_text("DATA = 1\n")
+    (state / "state.db").write_text("the tree")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setenv("MY_DROP", "dropped")
+    isolation = Isolation(
+        sandbox=sandbox, hidden=(str(state),), visible=(str(tmp_path),), drop=frozenset({"MY_DROP"})
+    )
+    command = ATTACK.replace("STATE", str(state)).replace("OUTSIDE", str(outside))
+    events = list(remote_run(pack(worktree), command, {}, 30, ["prepare.py"], isolation))
+    out = b"".join(data for kind, data in events if kind == "out").decode()
+    returncode, timed_out, _, files = events[-1][1]
+    assert events[-1][0] == "end" and (returncode, timed_out) == (0, False), out
+    assert "SECRET=gone MINE=gone" in out and "wrote-workdir" in out
+    contained = sandbox == "auto" and not bwrap_problem()
+    assert ("the tree" in out) is not contained, out
+    assert ("readonly-refused" in out) is contained, out
+    assert ("outside-refused" in out) is contained, out
+    assert (files["prepare.py"] == b"DATA = 1\n") is contained  # sent back as it is now
+    if sandbox == "auto" and bwrap_problem():
+        assert "[autoresearch-tui] no sandbox on " in out
+
+
+def test_bwrap_demanded_on_a_worker_without_it_refuses_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worktree, path = tmp_path / "wt", tmp_path / "bin"
+    worktree.mkdir()
+    path.mkdir()
+    for tool in ("bash", "setpriv"):  # what a run needs, not bwrap
+        if found := shutil.which(tool):
+            (path / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(path))  # a "worker" without bwrap
+    bwrap_problem.cache_clear()
+    try:
+        events = list(remote_run(pack(worktree), "echo ran", {}, 30, [], Isolation("bwrap")))
+    finally:
+        bwrap_problem.cache_clear()
+    out = b"".join(data for kind, data in events if kind == "out").decode()
+    assert events[-1][1][0] == 126 and "ran" not in out.split()
+    assert '[search] sandbox = "bwrap" but on ' in out and "bwrap is not installed" in out

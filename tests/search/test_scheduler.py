@@ -364,7 +364,7 @@ def test_a_full_state_db_stops_the_search_and_a_restart_resumes_it(workspace: Pa
     done = {k for k, n in saved.items() if n.status == "done"}
     assert "n0000" in done
     # the disk has room again: the next start takes the workspace and goes on
-    second = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=2))
+    second = run(search(workspace, [Mutator(AgentSpec("explorer"))], more=2))  # the cap is saved
     assert all(second.tree[k].status == "done" for k in done)
     assert not any(n.status in ("running", "proposing") for n in second.tree)
     newly = [
@@ -376,7 +376,7 @@ def test_a_full_state_db_stops_the_search_and_a_restart_resumes_it(workspace: Pa
 def test_resume_continues_the_same_tree(workspace: Path) -> None:
     first = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, seed=1))
     before = {n.id: (n.status, n.metric, n.commit) for n in first.tree if n.finished_at}
-    second = run(search(workspace, [Mutator(AgentSpec("explorer"))], max_experiments=5, seed=1))
+    second = run(search(workspace, [Mutator(AgentSpec("explorer"))], more=5, seed=1))
     assert second.run_name == first.run_name
     after = {n.id: (n.status, n.metric, n.commit) for n in second.tree}
     assert all(after[k] == v for k, v in before.items())
