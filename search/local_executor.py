@@ -3,10 +3,10 @@
 `[search] executor = "local"` (the default; docs/ARCHITECTURE.md §6). The command runs in
 a process group of its own (search/processes.py), in a bwrap sandbox where the job's
 isolation says so (search/sandbox.py); its output goes to the node's log (capped:
-search/log_cap.py) and to the job's parser as it arrives. The run ends when its main process exits (a daemon holding its
-output does not keep it going); on timeout or cancellation the whole group gets SIGTERM,
-then SIGKILL; at the end, whatever it left running is killed. Slots: one per visible NVIDIA GPU, else CPU slots that split the
-cores.
+search/log_cap.py) and to the job's parser as it arrives. The run ends when its main
+process exits (a daemon holding its output does not keep it going); on timeout or
+cancellation the whole group gets SIGTERM, then SIGKILL; at the end, whatever it left
+running is killed. Slots: one per visible NVIDIA GPU, else CPU slots that split the cores.
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ def test_main_screen(populated: Path, snap_compare: SnapCompare) -> None:
 def test_help_screen(populated: Path, snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
         await _ready(pilot)
+        pilot.app.tree_view.select("n0004")  # the chart behind the help: drawn and loaded
+        await _selection_loaded(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 
@@ -73,6 +75,9 @@ def test_pruned_and_boosted_tree(populated: Path, snap_compare: SnapCompare) -> 
 
     async def run_before(pilot: Pilot[int]) -> None:
         await _ready(pilot)
+        # Nothing runs and the cap (0) is reached: opened paused, the footer offers `s`.
+        await wait_for(pilot, lambda: any(k.key == "s" for k in pilot.app.query("FooterKey")),
+                       what="the footer to offer s (10 more)")  # fmt: skip
         pilot.app.tree_view.select("n0003")
         await _selection_loaded(pilot)
 
