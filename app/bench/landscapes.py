@@ -246,7 +246,11 @@ def run_script(name: str, module_globals: dict[str, object], seed: int) -> None:
         for k, v in module_globals.items()
         if k in landscape.base and isinstance(v, int | float | str)  # bool is an int
     }
-    metric, _, reason = landscape.measure(consts, seed)
+    metric, used, reason = landscape.measure(consts, seed)
+    from autoresearch_tui.app.bench.curves import curve, lines  # it imports this module
+
+    final = metric if metric is not None else landscape.value({**landscape.base, **consts})
+    print("\n".join(lines(curve(landscape, consts, final, f"script:{seed}", used))))
     if metric is None:
         raise RuntimeError(reason)
     print("---")

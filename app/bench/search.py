@@ -52,6 +52,7 @@ from pathlib import Path
 
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES
 from autoresearch_tui.app.bench.search_cpu import CPU_TRAIN_TOKENS, main_cpu_train
+from autoresearch_tui.app.bench.search_early import main_early
 from autoresearch_tui.app.bench.search_runs import VARIANTS, Trace, run_landscape
 from autoresearch_tui.app.bench.search_scores import plot, reader_summary, score, summary, table
 from autoresearch_tui.app.bench.search_tuner import tuner_summary
@@ -62,7 +63,9 @@ DEFAULT_POLICIES = "ratchet,best-first,uct"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoresearch-tui bench search", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--suite", choices=("landscapes", "cpu-train"), default="landscapes")
+    p.add_argument(
+        "--suite", choices=("landscapes", "cpu-train", "early-stop"), default="landscapes"
+    )
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--experiments", type=int, default=60)
     p.add_argument("--slots", type=int, default=2)
@@ -80,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-tokens", type=int, default=CPU_TRAIN_TOKENS,
                    help="cpu-train: training tokens per run")  # fmt: skip
     p.add_argument("--eval-runs", type=int, default=3, help="cpu-train: re-runs of each final best")
+    p.add_argument("--early", default="0.4:1.0",
+                   help="early-stop: after:margin variants, like 0.4:1.0,0.3:2.0")  # fmt: skip
+    p.add_argument("--slow-start", default="0.1",
+                   help="early-stop: the curves' slow start of bigger models, like 0.1,0")  # fmt: skip
+    p.add_argument("--horizon", type=float, default=0.0,
+                   help="early-stop: simulated run-lengths per slot (0: experiments / slots)")  # fmt: skip
     return p
 
 
@@ -92,6 +101,8 @@ def main(argv: list[str]) -> int:
         return 2
     if args.suite == "cpu-train":
         return main_cpu_train(args)
+    if args.suite == "early-stop":  # app/bench/search_early.py
+        return main_early(args)
     landscapes = [ls for ls in args.landscapes.split(",") if ls]
     variants = [v for v in args.policies.split(",") if v]
     if "ratchet" not in variants:

@@ -200,8 +200,15 @@ class VirtualClock:
     async def sleep(self, duration: float) -> None:
         future = asyncio.get_running_loop().create_future()
         self._count += 1
-        heapq.heappush(self._queue, (self.now + duration, self._count, future))
-        await future
+        entry = (self.now + duration, self._count, future)
+        heapq.heappush(self._queue, entry)
+        try:
+            await future
+        except asyncio.CancelledError:  # an early stop, a shutdown: no longer waited for
+            if entry in self._queue:
+                self._queue.remove(entry)
+                heapq.heapify(self._queue)
+            raise
 
     def _settled(self, scheduler: Scheduler) -> bool:
         return (
