@@ -39,6 +39,7 @@ from autoresearch_tui.app.bench.search_runs import (
     VirtualClock,
     bench_config,
     build_agents,
+    drive,
     make_landscape_workspace,
 )
 from autoresearch_tui.search.config import load_config
@@ -186,16 +187,6 @@ class EarlyListener:
             trace.stopped_true.append(cut.true)
 
 
-async def _drive(scheduler: Scheduler, clock: HorizonClock) -> None:
-    done = asyncio.Event()
-    driver = asyncio.create_task(clock.drive(scheduler, done))
-    try:
-        await scheduler.run()
-    finally:
-        done.set()
-        await driver
-
-
 def run_early(
     landscape_name: str,
     early: EarlyStopConfig,
@@ -230,7 +221,7 @@ def run_early(
         )
         scheduler.listeners.append(EarlyListener(trace, scheduler, executor))
         start = time.monotonic()
-        asyncio.run(_drive(scheduler, clock))
+        asyncio.run(drive(scheduler, clock))
         trace.wall_s = time.monotonic() - start
         best = scheduler.tree.best()
         final = executor.true_of.get(best.commit) if best is not None else None
