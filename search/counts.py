@@ -147,7 +147,7 @@ def cap_reached(counts: Counts, cap: int | None) -> bool:
 
 def finished_line(counts: Counts, cap: int, *, tui: bool = False, more: int = GO_ON) -> str:
     """What a search whose cap is reached says, with how to go on."""
-    how = f"press s to go on with {more} more, or run with --more N" if tui else (
+    how = f"press s for {more} more" if tui else (
         f"run again with --more N to go on (e.g. --more {more})"
     )  # fmt: skip
     of = f"of {cap} " if counts.experiments <= cap else ""

@@ -436,8 +436,8 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Watching another process's run, the footer offers no pause or hint (tui.py); a
         finished search, opened paused, offers `s` (go on) where pause was."""
-        if action == "pause" and self.finished and self.research.search is not None:
-            return not self.research.search.paused
+        if action == "pause" and self.finished:
+            return False  # nothing runs and the cap is reached: `s` (go on) is offered
         return not (action in ("pause", "hint") and self.research.watching)
 
     def action_help(self) -> None:

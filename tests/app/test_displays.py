@@ -92,22 +92,24 @@ async def test_a_finished_search_opens_waiting_and_s_goes_on(workspace: Path) ->
     first = make_app(workspace, max_experiments=2)
     async with first.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: first.main.finished, timeout=60, what="the cap")
-        assert "finished: 2 of 2 experiments — press s to go on with 10 more" in totals(first)
+        assert "finished: 2 of 2 experiments — press s for 10 more" in totals(first)
         assert offered(first)["s"] == "go_on"
     again = make_app(workspace, max_experiments=None)  # `autoresearch-tui DIR`: no flag
     async with again.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: again.ready.is_set() and again.main.finished)
         search = again.search
         assert search is not None and search.paused and search.max_experiments == 2
-        line = "finished: 2 of 2 experiments — press s to go on with 10 more, or run with --more N"
-        assert line in notes(again)
+        line = "finished: 2 of 2 experiments — press s for 10 more"
+        await wait_for(pilot, lambda: line in notes(again), what="the finished line's toast")
         assert Counts.of(search.tree).experiments == 2 and not search.busy  # nothing started
         assert offered(again)["s"] == "go_on" and "space" not in offered(again)  # s, not pause
         await pilot.press("s")
         await wait_for(pilot, lambda: search.started >= 3, timeout=60, what="one more")
         assert search.max_experiments == 12 and not search.paused
         assert events(workspace, "cap")[-1]["data"] == {"total": 12, "more": 10}
-        assert "s" not in offered(again)
+        # The ten run (synthetic runs are quick); at the new cap `s` is offered again.
+        await wait_for(pilot, lambda: again.main.finished, timeout=60, what="the new cap")
+        assert Counts.of(search.tree).experiments == 12 and offered(again)["s"] == "go_on"
 
 
 def test_export_of_the_base_says_there_is_nothing_to_export(populated: Path) -> None:

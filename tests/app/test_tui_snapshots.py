@@ -26,6 +26,7 @@ async def _ready(pilot: Pilot[int]) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.ready.is_set() and len(app.model) == 9, what="the run")
     app.clear_notifications()
+    await wait_for(pilot, lambda: not app.screen.query("Toast"), what="the toasts to go")
     await settle(pilot)
 
 

@@ -97,7 +97,7 @@ def test_a_cap_is_saved_and_more_extends_it() -> None:
     assert cap_reached(counts, 3) and not cap_reached(counts, None)
     assert not cap_reached(counts, 11)
     assert "finished: 10 of 10 experiments" in finished_line(counts, 10)
-    assert "press s to go on with 5 more" in finished_line(counts, 10, tui=True, more=5)
+    assert "press s for 5 more" in finished_line(counts, 10, tui=True, more=5)
 
 
 def search(workspace: Path, start: int, **kw: object) -> Scheduler:
