@@ -129,8 +129,7 @@ class Scheduler:
         return Counts.of(self.tree, self._runs).experiments
 
     @property
-    def cost_usd(self) -> float:
-        """Dollars of every agent call of the run."""
+    def cost_usd(self) -> float:  # dollars of every agent call of the run
         return self.personas.cost_usd
 
     @property
@@ -275,8 +274,9 @@ class Scheduler:
             return False
         return not any(self._runnable()) and not self._cooling_down()
 
-    def _budget_spent(self) -> bool:  # --max-experiments experiments have started (counts.py)
-        return self.max_experiments is not None and self.started >= self.max_experiments
+    def _budget_spent(self) -> bool:  # the cap is reached (a tree of <= cap nodes: not yet)
+        cap = self.max_experiments
+        return cap is not None and len(self.tree) > cap and self.started >= cap
 
     def _cooling_down(self) -> bool:
         """Some persona waits out a back-off, and the search still wants proposals."""
