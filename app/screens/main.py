@@ -70,6 +70,7 @@ class MainScreen(Screen[None]):
         self.live: dict[str, LiveProgress] = {}
         self.points: dict[str, dict[int, float]] = {}
         self.finished = False  # the cap is reached, nothing runs: `s` goes on (check_action)
+        self.paused_shown = False  # the pause the footer was last drawn for
         self.call_totals: dict[str, float] = {}
         self.selection_pending = False  # the cursor moved; its diff/log/points not loaded yet
         self._select_timer: Timer | None = None
@@ -292,8 +293,9 @@ class MainScreen(Screen[None]):
         totals = totals_text(self.model, watching, self.call_totals, search, now)
         self.slots_bar.show(rows, totals)
         cap = search.max_experiments if search is not None and not watching else None
-        if self.finished != (done := finished(Counts.of(self.model.tree), cap)):
-            self.finished = done  # the footer offers `s` (ResearchApp.check_action)
+        shown = (finished(Counts.of(self.model.tree), cap), bool(search and search.paused))
+        if shown != (self.finished, self.paused_shown):  # the footer offers `s` or pause
+            self.finished, self.paused_shown = shown  # (check_action here and in tui.py)
             self.refresh_bindings()
         lift_toasts(self, self.slots_bar.outer_size.height + 1)  # above the bar and footer
 
@@ -436,8 +438,8 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Watching another process's run, the footer offers no pause or hint (tui.py); a
         finished search, opened paused, offers `s` (go on) where pause was."""
-        if action == "pause" and self.finished:
-            return False  # nothing runs and the cap is reached: `s` (go on) is offered
+        if action == "pause" and self.finished and self.research.search is not None:
+            return not self.research.search.paused
         return not (action in ("pause", "hint") and self.research.watching)
 
     def action_help(self) -> None:
