@@ -19,6 +19,7 @@ import errno
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -178,10 +179,31 @@ def unwritable(exc: BaseException, root: Path) -> str:
     return f"cannot write {where} ({os.strerror(code)}): {WRITE_ERRORS[code]}"
 
 
+def probe_writes(folders: Iterable[Path]) -> str:
+    """The line to stop with when one of `folders` refuses a new file, else "". For the
+    errors whose text names no path (git's "unable to create file x: ...")."""
+    for folder in folders:
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            if exc.errno in WRITE_ERRORS:
+                return (
+                    f"cannot write {folder} ({os.strerror(exc.errno)}): {WRITE_ERRORS[exc.errno]}"
+                )
+    return ""
+
+
 def stop_if_unwritable(ctx: RunContext, exc: BaseException) -> bool:
     """When `exc` says the workspace cannot be written, stop the search with the line (the
-    way a state.db that cannot be written stops it) and say True."""
-    if line := unwritable(exc, ctx.config.root):
+    way a state.db that cannot be written stops it) and say True. A git or OS error that
+    names no path: the run's own folders are tried."""
+    state = ctx.config.state_dir
+    line = unwritable(exc, ctx.config.root)
+    if not line and (isinstance(exc, OSError) or hasattr(exc, "stderr")):
+        folders = (state / "worktrees", ctx.config.log_dir, state)
+        line = probe_writes(folder for folder in folders if folder.is_dir())
+    if line:
         ctx.threads.on_store_error(WorkspaceUnwritable(line))
         return True
     return False
