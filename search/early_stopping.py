@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from autoresearch_tui.search.early_stop import Point, StopVerdict, exempt, judge
 from autoresearch_tui.search.early_stop import progress_points as curve_of
 from autoresearch_tui.search.executor import RunResult
 from autoresearch_tui.search.model import Node, better
+from autoresearch_tui.search.noise import pooled_std
 from autoresearch_tui.search.tree import Tree
 
 if TYPE_CHECKING:  # the engine's context; `status` and the report read only the tree
@@ -90,16 +90,12 @@ def curve_noise(groups: Iterable[Sequence[Sequence[Point]]], after: float) -> fl
     """The pooled sd of one run's smoothed loss at the same progress, over the groups of
     curves of one commit and NOISE_GRID points from `after` to the end; None when no
     two curves of one commit reach them."""
-    ss, dof = 0.0, 0
     grid = [after + (1.0 - after) * i / NOISE_GRID for i in range(NOISE_GRID)]
-    for curves in groups:
-        for progress in grid:
-            losses = [v for c in curves if (v := loss_at(c, progress)) is not None]
-            if len(losses) >= 2:
-                mean = sum(losses) / len(losses)
-                ss += sum((x - mean) ** 2 for x in losses)
-                dof += len(losses) - 1
-    return math.sqrt(ss / dof) if dof else None
+    return pooled_std(
+        [v for c in curves if (v := loss_at(c, progress)) is not None]
+        for curves in groups
+        for progress in grid
+    )
 
 
 # -- one run, judged as it streams -----------------------------------------------------
@@ -179,6 +175,15 @@ async def watch(ctx: RunContext, node: Node) -> Watch | None:
         return None
     parent = comparable_parent(tree, node)
     assert parent is not None  # not_judged said so
+    editable = list(ctx.config.target.editable)
+    try:  # an exempt change is known before any curve is read
+        before = await ctx.threads.git(ctx.git.read_files, parent.commit, editable)
+        after = await ctx.threads.git(ctx.git.read_files, node.commit, editable)
+    except Exception:  # a commit or file git cannot read: judge nothing rather than guess
+        log.warning("%s: files not read, never stopped early", node.id, exc_info=True)
+        return None
+    if exempt(before, after):
+        return None
     best = tree.best()
     groups = noise_ids(tree)
     ids = {parent.id, *(g for group in groups for g in group)}
@@ -193,15 +198,6 @@ async def watch(ctx: RunContext, node: Node) -> Watch | None:
     sd = curve_noise([[curve(tree[i]) for i in group] for group in groups], config.after)
     if not parent_curve or not sd:
         return None  # no parent curve, or the noise not measured yet
-    editable = list(ctx.config.target.editable)
-    try:
-        before = await ctx.threads.git(ctx.git.read_files, parent.commit, editable)
-        after = await ctx.threads.git(ctx.git.read_files, node.commit, editable)
-    except Exception:  # a commit or file git cannot read: judge nothing rather than guess
-        log.warning("%s: files not read, never stopped early", node.id, exc_info=True)
-        return None
-    if exempt(before, after):
-        return None
     best_curve = curve(best) if best is not None and best.id != parent.id else None
     return Watch(
         parent=parent_curve,
