@@ -198,7 +198,6 @@ class Facts:
     spread: float | None
     nodes: list[Node]  # by id
     experiments: list[Node]  # finished, the base left out
-    states: dict[str, str]  # node id -> gain state
     values: dict[str, NodeValue]  # node id -> value, Δ, verdict (search/values.py)
 
     @classmethod
@@ -214,7 +213,6 @@ class Facts:
             spread=spread,
             nodes=nodes,
             experiments=[n for n in nodes if n.kind != "root" and n.status in FINISHED],
-            states={n.id: tree.gain_state(n.id, spread) for n in nodes},
             values={n.id: node_value(tree, n.id, spread) for n in nodes},
         )
 
@@ -365,7 +363,7 @@ def _personas(facts: Facts) -> list[str]:
         lines.append(
             f"| {label} | {len(mine)} | {len(ran)} | "
             f"{sum(1 for n in ran if n.status in ('crashed', 'timeout'))} | "
-            f"{sum(1 for n in mine if facts.states[n.id] == 'confirmed')} | {fmt_metric(top)} | "
+            f"{sum(1 for n in mine if facts.values[n.id].verdict == CONFIRMED)} | {fmt_metric(top)} | "
             f"{cost:.2f} |"
         )
     return lines
