@@ -117,9 +117,6 @@ class TreeModel:
             self._mean[node_id] = self.tree.metric_mean(node_id)
         return self._mean[node_id]
 
-    def gain_state(self, node_id: str) -> str:
-        return self.tree.gain_state(node_id, self.spread)
-
     def value(self, node_id: str) -> NodeValue:
         """The node's value, Δ and verdict (search/values.py, as every surface shows them)."""
         return node_value(self.tree, node_id, self.spread)
