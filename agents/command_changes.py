@@ -25,6 +25,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import autoresearch_tui.agents.pyast as pyast
 from autoresearch_tui.agents.edits import compile_error
 
 NOISE = re.compile(r"(^|/)(__pycache__/|\.pytest_cache/)|\.pyc$")
@@ -95,7 +96,7 @@ def imports(path: str, source: str) -> list[tuple[str, str]]:
     `.py`: absolute imports are looked up next to the file and at the root (the
     experiment runs from the root), relative ones from the file's package."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except (SyntaxError, ValueError):
         return []
     here = PurePosixPath(path).parent

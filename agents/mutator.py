@@ -21,6 +21,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import autoresearch_tui.agents.pyast as pyast
 from autoresearch_tui.agents.proposer import AgentSpec, Proposal, ProposalFailed
 from autoresearch_tui.agents.request import ProposalRequest
 
@@ -80,7 +81,7 @@ def _compared_strings(tree: ast.Module) -> dict[str, set[str]]:
 def find_constants(path: str, source: str) -> list[Constant]:
     """Module-level `NAME = literal` assignments of `source` (a Python file)."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return []
     compared = _compared_strings(tree)

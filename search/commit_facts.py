@@ -40,9 +40,9 @@ def facts_of(files: Mapping[str, str]) -> CommitFacts:
 
 def read_facts(git: FileReader, commits: list[str], editable: list[str]) -> dict[str, CommitFacts]:
     """On the git thread: the facts of each commit (one that cannot be read is left out,
-    so it is tried again next time). CPython 3.11's `ast` is not thread-safe: a parse
-    racing one on another thread can raise SystemError ("AST constructor recursion depth
-    mismatch"); that commit is left out and read again later."""
+    so it is tried again next time). Our parses take agents/pyast.py's lock (`ast` is
+    not thread-safe); a SystemError from a parse racing someone else's leaves the commit
+    out too."""
     found: dict[str, CommitFacts] = {}
     for commit in commits:
         try:

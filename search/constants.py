@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+import autoresearch_tui.agents.pyast as pyast
+
 VALUE_CHARS = 24  # a value longer than this is shortened in a change's text
 _UPPER = re.compile(r"^_*[A-Z][A-Z0-9_]*$")
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -59,7 +61,7 @@ def module_constants(source: str) -> dict[str, str]:
     """name -> value source text of a file's module-level constants; {} if it does not
     parse (a crash's files still have a change, just none that reads as constants)."""
     try:
-        module = ast.parse(source)
+        module = pyast.parse(source)
     except (SyntaxError, ValueError):
         return {}
     found = {name: ast.unparse(value) for _, name, value in module_assignments(module)}

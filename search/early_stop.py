@@ -24,6 +24,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import autoresearch_tui.agents.pyast as pyast
 from autoresearch_tui.agents.format import fmt_delta, fmt_metric
 from autoresearch_tui.search.constants import (
     constant_changes,
@@ -227,7 +228,7 @@ def _line_roles(path: str, source: str) -> dict[int, str]:
     if not path.endswith(".py"):
         return {}
     try:
-        module = ast.parse(source)
+        module = pyast.parse(source)
     except (SyntaxError, ValueError):
         return {}
     roles: dict[int, str] = {}

@@ -19,6 +19,8 @@ import re
 import statistics
 from collections.abc import Iterable
 
+import autoresearch_tui.agents.pyast as pyast
+
 SPREAD_SDS = 2.0  # the spread, in standard deviations of one run
 SEED_NAME = re.compile(r"seed", re.IGNORECASE)
 SEED_LINE = re.compile(r"^\s*[\w.]*seed\w*\s*[:=]", re.IGNORECASE)
@@ -73,7 +75,7 @@ class _BlankSeeds(ast.NodeTransformer):
 
 def _seed_blind(source: str) -> str | None:
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return None
     return ast.dump(_BlankSeeds().visit(tree))

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import autoresearch_tui.agents.pyast as pyast
 from autoresearch_tui.agents.format import fmt_duration
 from autoresearch_tui.agents.request import ProposalRequest, RunFigures
 from autoresearch_tui.search.constants import module_assignments
@@ -280,7 +281,7 @@ def constant_lines(source: str) -> list[str]:
     """A Python file's module-level `UPPER_CASE = number or short string` assignments,
     each as its source line (with its comment, cut at `SETUP_LINE_CHARS`)."""
     try:
-        module = ast.parse(source)
+        module = pyast.parse(source)
     except SyntaxError:
         return []
     lines = source.splitlines()

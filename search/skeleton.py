@@ -15,6 +15,7 @@ import ast
 import hashlib
 from collections.abc import Mapping
 
+import autoresearch_tui.agents.pyast as pyast
 from autoresearch_tui.search.constants import module_assignments, normalise
 
 MASK = "<value>"
@@ -29,7 +30,7 @@ def _is_literal(value: ast.expr) -> bool:
 def masked(source: str) -> str:
     """`source` with every module-level constant's value replaced by MASK."""
     try:
-        module = ast.parse(source)
+        module = pyast.parse(source)
     except (SyntaxError, ValueError):
         return normalise(source)
     for statement, _, value in module_assignments(module):

@@ -14,8 +14,7 @@ See docs/ARCHITECTURE.md §5.
 
 from __future__ import annotations
 
-import ast
-
+import autoresearch_tui.agents.pyast as pyast
 from autoresearch_tui.agents.request import ConstantBelief, Trial, TunerHistory
 from autoresearch_tui.search.commit_facts import FactsCache
 from autoresearch_tui.search.model import BROKEN, Node, node_index
@@ -78,7 +77,7 @@ def tuner_history(tree: Tree, facts: FactsCache, parent_id: str) -> TunerHistory
 def _order(text: str) -> tuple[int, float, str]:
     """Numbers by value, then other values by their text."""
     try:
-        value = ast.literal_eval(text)
+        value = pyast.literal(text)
     except (ValueError, SyntaxError):
         return 1, 0.0, text
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -2,7 +2,7 @@
 interpreter.
 
 app -> search, agents, trainer; search -> agents only through the proposer interface
-(and its request types) and the shared number formats; trainer imports none of the
+(and its request types), the shared number formats and the locked parser; trainer imports none of the
 others; only app/ imports textual (the engine runs headless); the benchmarks (app/bench/)
 are reached only from their CLI subcommand, never from the engine or the rest of the app.
 """
@@ -57,7 +57,7 @@ def test_trainer_imports_none_of_the_others() -> None:
 def test_engine_never_imports_the_app_and_search_uses_agents_only_through_the_interface() -> None:
     for package in ("search", "agents"):
         assert offenders(package, lambda m: m.startswith("autoresearch_tui.app")) == []
-    seam = tuple(f"autoresearch_tui.agents.{m}" for m in ("proposer", "request", "format"))
+    seam = tuple(f"autoresearch_tui.agents.{m}" for m in ("proposer", "request", "format", "pyast"))
     assert (
         offenders("search", lambda m: m.startswith("autoresearch_tui.agents") and m not in seam)
         == []
