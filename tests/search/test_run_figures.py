@@ -58,7 +58,7 @@ def test_the_built_in_trainers_log(tmp_path: Path) -> None:
     assert spec and spec.loader
     prepare = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(prepare)
-    prepare.prepare_stdlib(tmp_path / "data" / "stdlib")
+    prepare.prepare_stdlib(tmp_path / "data" / f"stdlib-bpe{prepare.VOCAB}")
     path = ws / "prepare.py"  # a smaller evaluation keeps the test fast
     path.write_text(set_constants(path.read_text(), {"EVAL_TOKENS": 8192}))
     env = dict(os.environ, AR_DATA_DIR=str(tmp_path / "data"), AR_TIME_BUDGET="2")
@@ -231,7 +231,7 @@ def test_run_setup_text_of_the_templates_prepare_py() -> None:
     text = run_setup_text({"prepare.py": template_text("prepare.py"), "data.csv": "A = 1\n"})
     lines = text.splitlines()
     assert lines[0] == "prepare.py:"
-    assert any(re.fullmatch(r"  TOKEN_BUDGET = 400_000  # tokens of training.*", s) for s in lines)
+    assert any(re.fullmatch(r"  TOKEN_BUDGET = 320_000  # tokens of training.*", s) for s in lines)
     assert "  MAX_SEQ_LEN = 256  # context length, also the length of evaluation rows" in lines
     assert '  DATASET = "stdlib"  # stdlib | climbmix | tinystories' in lines
     for left_out in ("SPLIT_PATTERN", "REMOTE", "STDLIB_EXCLUDE", "BOS_ID", "data.csv"):

@@ -34,9 +34,10 @@ def prepare_mod() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def stdlib_root(tmp_path_factory: pytest.TempPathFactory, prepare_mod: ModuleType) -> Path:
-    """A data root holding the prepared stdlib data set (real stdlib, ~1 s)."""
+    """A data root holding the prepared stdlib data set (real stdlib, the template's BPE
+    vocabulary: about 10 s)."""
     root = tmp_path_factory.mktemp("data")
-    prepare_mod.prepare_stdlib(root / "stdlib")
+    prepare_mod.prepare_stdlib(root / f"stdlib-bpe{prepare_mod.VOCAB}")
     return root
 
 

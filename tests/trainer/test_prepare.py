@@ -59,14 +59,39 @@ def test_stdlib_split_is_stable_and_disjoint(prepare_mod: ModuleType) -> None:
     assert set(train2) - {"zz_new_module.py"} == set(train) & set(files[::2])
 
 
-def test_stdlib_prepare_writes_streams_and_meta(stdlib_root: Path) -> None:
-    out = stdlib_root / "stdlib"
+def test_stdlib_prepare_trains_a_bpe_and_writes_streams_and_meta(
+    prepare_mod: ModuleType, stdlib_root: Path, data_env: Path
+) -> None:
+    out = stdlib_root / "stdlib-bpe2048"
+    assert prepare_mod.data_dir("stdlib") == out  # one cache per vocabulary
     meta = json.loads((out / "meta.json").read_text())
+    assert meta["vocab_size"] == prepare_mod.VOCAB == 2048 and meta["bos_id"] == 2047
+    assert meta["train_bytes"] > 5 * meta["val_bytes"] > 0
+    val = prepare_mod.load_tokens("val").tolist()
+    assert len(val) == meta["val_tokens"] and val.count(2047) == meta["val_files"]
+    # every byte is counted once: the tokens' byte lengths sum to the split's bytes
+    assert sum(meta["token_bytes"][i] for i in val) == meta["val_bytes"]
+    assert meta["val_bytes"] / meta["val_tokens"] > 2.5  # code compresses to ~3 bytes a token
+    tokenizer = prepare_mod.load_tokenizer()
+    first = val[1 : val.index(2047, 1)]  # the first validation file, decoded exactly
+    source = (
+        Path(meta["source"])
+        / prepare_mod.stdlib_split(prepare_mod.stdlib_files(Path(meta["source"])))[1][0]
+    )
+    assert tokenizer.decode_bytes(first) == source.read_bytes()
+
+
+def test_stdlib_prepare_with_byte_tokens(prepare_mod: ModuleType, tmp_path: Path) -> None:
+    source = tmp_path / "lib"
+    for rel, text in {"a.py": "x = 1\n", "pkg/b.py": "def f():\n    return 'ü'\n"}.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_text(text, encoding="utf-8")
+    meta = prepare_mod.prepare_stdlib(tmp_path / "out", source, vocab_size=257)
     assert meta["vocab_size"] == 257 and meta["bos_id"] == 256
     for split in ("train", "val"):
-        tokens = (out / f"{split}.bin").stat().st_size // 2
+        tokens = (tmp_path / "out" / f"{split}.bin").stat().st_size // 2
         assert tokens == meta[f"{split}_tokens"] == meta[f"{split}_bytes"] + meta[f"{split}_files"]
-    assert meta["train_bytes"] > 5 * meta["val_bytes"] > 0
+    assert meta["train_bytes"] + meta["val_bytes"] == 6 + len("def f():\n    return 'ü'\n") + 1
 
 
 def test_data_dir_defaults_to_xdg_cache(
@@ -74,7 +99,8 @@ def test_data_dir_defaults_to_xdg_cache(
 ) -> None:
     monkeypatch.delenv("AR_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert prepare_mod.data_dir("stdlib") == tmp_path / "autoresearch-tui" / "data" / "stdlib"
+    root = tmp_path / "autoresearch-tui" / "data"
+    assert prepare_mod.data_dir("stdlib") == root / f"stdlib-bpe{prepare_mod.VOCAB}"
     monkeypatch.setenv("AR_DATA_DIR", str(tmp_path / "elsewhere"))
     assert prepare_mod.data_dir("climbmix") == tmp_path / "elsewhere" / "climbmix"
 
@@ -110,30 +136,46 @@ class FixedLogits(torch.nn.Module):
         )
 
 
-def test_uniform_model_scores_exactly_eight_bits_per_byte(
-    prepare_mod: ModuleType, data_env: Path
+def uniform_logits(vocab: int) -> torch.Tensor:
+    logits = torch.zeros(vocab, dtype=torch.float64)
+    logits[vocab - 1] = -math.inf  # never predicts BOS: uniform over the other tokens
+    return logits
+
+
+def test_a_uniform_byte_model_scores_exactly_eight_bits_per_byte(
+    prepare_mod: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    logits = torch.zeros(257, dtype=torch.float64)
-    logits[256] = -math.inf  # never predicts BOS: uniform over the 256 bytes
-    bpb = prepare_mod.evaluate_bpb(FixedLogits(logits), 8, seq_len=64, eval_tokens=4096)
+    source = tmp_path / "lib"
+    for i in range(40):  # enough files that both splits get some
+        (source / f"m{i}.py").parent.mkdir(parents=True, exist_ok=True)
+        (source / f"m{i}.py").write_text(f"def f{i}(x):\n    return x * {i}  # ü\n" * 20)
+    monkeypatch.setenv("AR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(prepare_mod, "VOCAB", 257)
+    monkeypatch.setattr(prepare_mod, "_cache", {})
+    prepare_mod.prepare_stdlib(prepare_mod.data_dir("stdlib"), source, vocab_size=257)
+    assert prepare_mod.data_dir("stdlib") == tmp_path / "data" / "stdlib"
+    bpb = prepare_mod.evaluate_bpb(FixedLogits(uniform_logits(257)), 8, seq_len=64, eval_tokens=512)
     assert bpb == pytest.approx(8.0, abs=1e-9)
 
 
 def test_evaluate_bpb_equals_hand_computation(prepare_mod: ModuleType, data_env: Path) -> None:
-    logits = torch.randn(257, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    vocab = prepare_mod.VOCAB
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(vocab, generator=gen, dtype=torch.float64)
     bpb = prepare_mod.evaluate_bpb(FixedLogits(logits), 8, seq_len=64, eval_tokens=4096)
     # by hand: the first 4096/64 rows of 65 tokens of val.bin; targets = tokens 1..64 of each
-    raw = (data_env / "stdlib" / "val.bin").read_bytes()
+    raw = (prepare_mod.data_dir("stdlib") / "val.bin").read_bytes()
     val = [
         int.from_bytes(raw[2 * i : 2 * i + 2], "little", signed=True) for i in range(64 * 64 + 1)
     ]
+    token_bytes = prepare_mod.load_meta()["token_bytes"]
     log_z = math.log(sum(math.exp(v) for v in logits.tolist()))
     bits = nbytes = 0.0
     for row in range(64):
         for target in val[row * 64 + 1 : row * 64 + 65]:
-            if target != 256:  # BOS targets carry no bytes
+            if token_bytes[target]:  # BOS targets carry no bytes
                 bits += (log_z - logits[target].item()) / math.log(2)
-                nbytes += 1
+                nbytes += token_bytes[target]
     assert bpb == pytest.approx(bits / nbytes, rel=1e-12)
 
 
@@ -143,12 +185,14 @@ def test_evaluate_bpb_is_deterministic(prepare_mod: ModuleType, data_env: Path) 
     class Tiny(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.emb = torch.nn.Embedding(257, 16)
-            self.head = torch.nn.Linear(16, 257)
+            self.emb = torch.nn.Embedding(prepare_mod.VOCAB, 16)
+            self.head = torch.nn.Linear(16, prepare_mod.VOCAB)
 
         def forward(self, x, y, reduction="mean"):
             logits = self.head(torch.tanh(self.emb(x)))
-            return F.cross_entropy(logits.view(-1, 257), y.reshape(-1), reduction=reduction)
+            return F.cross_entropy(
+                logits.view(-1, logits.size(-1)), y.reshape(-1), reduction=reduction
+            )
 
     model = Tiny()
     # Bit-for-bit at a fixed thread count, as the cpu preset runs (CPU_THREADS = 1): with
@@ -163,7 +207,10 @@ def test_evaluate_bpb_is_deterministic(prepare_mod: ModuleType, data_env: Path) 
     finally:
         torch.set_num_threads(threads)
     assert fours == pytest.approx(first)
-    assert 7.0 < first < 10.0  # an untrained model is about uniform
+    uniform = prepare_mod.evaluate_bpb(
+        FixedLogits(uniform_logits(prepare_mod.VOCAB)), 16, seq_len=128, eval_tokens=16384
+    )
+    assert first == pytest.approx(uniform, rel=0.2)  # an untrained model is about uniform
 
 
 def test_zlib_bpb_compresses_the_very_text_evaluate_bpb_scores(
@@ -174,10 +221,11 @@ def test_zlib_bpb_compresses_the_very_text_evaluate_bpb_scores(
     rows = prepare_mod.eval_rows(64, 4096)  # 64 rows of 65 tokens, consecutive
     val = prepare_mod.load_tokens("val")
     assert torch.equal(rows[:, 1:].reshape(-1), val[1 : 1 + 64 * 64].long())  # they tile it
-    text = bytes(t for t in val[1 : 1 + 64 * 64].tolist() if t < 256)  # BOS is no byte
+    tokenizer = prepare_mod.load_tokenizer()
+    text = tokenizer.decode_bytes(val[1 : 1 + 64 * 64].tolist())  # BOS is no byte
     expected = 8 * len(zlib.compress(text, 9)) / len(text)
     assert prepare_mod.zlib_bpb(8, seq_len=64, eval_tokens=4096) == expected
     assert 0.5 < expected < 8.0  # code compresses
     smaller = prepare_mod.zlib_bpb(48, seq_len=64, eval_tokens=4096)  # whole batches: 48 rows
-    text48 = bytes(t for t in val[1 : 1 + 48 * 64].tolist() if t < 256)
+    text48 = tokenizer.decode_bytes(val[1 : 1 + 48 * 64].tolist())
     assert smaller == 8 * len(zlib.compress(text48, 9)) / len(text48)

@@ -143,7 +143,7 @@ def test_gpu_preset_is_autoresearch_scale() -> None:
 def test_presets_and_datasets() -> None:
     assert PRESETS == ("cpu", "gpu")
     cpu = constants(render_files("cpu")["prepare.py"])
-    assert (cpu["TIME_BUDGET"], cpu["VOCAB"], cpu["CPU_THREADS"]) == (0, 257, 1)
+    assert (cpu["TIME_BUDGET"], cpu["VOCAB"], cpu["CPU_THREADS"]) == (0, 2048, 1)
     assert isinstance(cpu["TOKEN_BUDGET"], int) and cpu["TOKEN_BUDGET"] > 0  # tokens, not seconds
     climb = constants(render_files("cpu", dataset="climbmix", budget_s=90.5)["prepare.py"])
     assert (climb["DATASET"], climb["VOCAB"], climb["TIME_BUDGET"]) == ("climbmix", 8192, 90.5)
@@ -187,7 +187,7 @@ def test_init_prepares_the_stdlib_data(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("AR_DATA_DIR", str(tmp_path / "data"))
     lines: list[str] = []
     init_workspace(tmp_path / "ws", log=lines.append)
-    assert (tmp_path / "data" / "stdlib" / "meta.json").exists()
+    assert (tmp_path / "data" / "stdlib-bpe2048" / "meta.json").exists()
     assert any("Ready to train" in line for line in lines)
     assert git(tmp_path / "ws", "status", "--porcelain") == ""  # data is not in the workspace
 

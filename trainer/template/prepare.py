@@ -9,19 +9,21 @@ Usage:
     python prepare.py                  # prepare the data set named by DATASET
     python prepare.py --num-shards 4   # downloaded data sets: train shards to fetch
 
-It imports only the standard library and torch (plus pyarrow, rustbpe and tiktoken
-for the downloaded data sets), so any Python with torch can run a workspace.
+It imports only the standard library and torch (plus rustbpe and tiktoken for a BPE
+vocabulary, and pyarrow for the downloaded data sets).
 
 Data sets (DATASET):
     stdlib       offline: the running Python's own standard library source files,
-                 byte-level tokens (256 bytes + BOS), split train/val by a stable
-                 hash of each file's path. Nothing is downloaded.
+                 split train/val by a stable hash of each file's path; a BPE
+                 tokenizer of VOCAB tokens trained on the train split (VOCAB = 257:
+                 byte-level tokens, 256 bytes + BOS). Nothing is downloaded.
     climbmix     autoresearch's data (parquet shards), BPE tokenizer of VOCAB tokens.
     tinystories  TinyStories (parquet shards), BPE tokenizer of VOCAB tokens.
 
 Environment variables:
     AR_DATA_DIR     root of the data cache; data lives in $AR_DATA_DIR/<dataset>.
-                    Default: $XDG_CACHE_HOME/autoresearch-tui/data (~/.cache/...).
+                    Default: $XDG_CACHE_HOME/autoresearch-tui/data (~/.cache/...);
+                    stdlib with a BPE vocabulary lives in <root>/stdlib-bpe<VOCAB>.
     AR_DATA_URL     base URL of the downloaded data set's shards (mirrors, tests).
     AR_TOKEN_BUDGET a budget of this many training tokens instead (tests, benchmarks).
     AR_TIME_BUDGET  a budget of this many training seconds instead (tests, benchmarks).
@@ -53,11 +55,11 @@ import torch
 # ---------------------------------------------------------------------------
 
 DATASET = "stdlib"  # stdlib | climbmix | tinystories
-VOCAB = 257  # vocabulary size: 256 bytes + BOS for stdlib, 8192 for BPE data sets
+VOCAB = 2048  # vocabulary size, BOS included: a BPE (257: byte tokens, stdlib only)
 # The training budget of an experiment: exactly one of the two is non-zero.
 # Tokens (cpu preset): the same work on an idle or a loaded machine, so a seed gives
 # the same value bit for bit. Seconds (gpu preset, as autoresearch): what a GPU-hour buys.
-TOKEN_BUDGET = 400_000  # tokens of training per experiment (0: TIME_BUDGET applies)
+TOKEN_BUDGET = 320_000  # tokens of training per experiment (0: TIME_BUDGET applies)
 TIME_BUDGET = 0  # seconds of training per experiment (startup, compile, eval excluded)
 CPU_THREADS = 1  # torch threads on a CPU (0: OMP_NUM_THREADS); fixed, as it can change sums
 MAX_SEQ_LEN = 256  # context length, also the length of evaluation rows
@@ -69,6 +71,7 @@ if os.environ.get("AR_TOKEN_BUDGET"):  # tests and benchmarks: a budget in token
     TIME_BUDGET, TOKEN_BUDGET = 0, int(float(os.environ["AR_TOKEN_BUDGET"]))
 
 BOS_ID = VOCAB - 1  # the last id marks the start of every document
+BYTE_VOCAB = 257  # the vocabulary of byte-level tokens: 256 bytes + BOS
 VAL_PERCENT = 10  # share of stdlib files (by path hash) in the validation split
 STDLIB_EXCLUDE = {"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__"}
 
@@ -105,6 +108,8 @@ def data_root() -> Path:
 
 
 def data_dir(dataset: str = DATASET) -> Path:
+    if dataset == "stdlib" and VOCAB != BYTE_VOCAB:  # one cache per vocabulary
+        return data_root() / f"stdlib-bpe{VOCAB}"
     return data_root() / dataset
 
 
@@ -123,6 +128,9 @@ class ByteTokenizer:
 
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(text) for text in texts]
 
     def decode(self, ids: list[int]) -> str:
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
@@ -184,7 +192,7 @@ class BPETokenizer:
 
 
 def load_tokenizer(dataset: str = DATASET):
-    if dataset == "stdlib":
+    if dataset == "stdlib" and VOCAB == BYTE_VOCAB:
         return ByteTokenizer(VOCAB)
     return BPETokenizer.load(data_dir(dataset) / "tokenizer.json")
 
@@ -217,23 +225,35 @@ def stdlib_split(relpaths: list[str]) -> tuple[list[str], list[str]]:
     return [p for p in ordered if not is_val_path(p)], [p for p in ordered if is_val_path(p)]
 
 
-def prepare_stdlib(out: Path, source: Path | None = None) -> dict:
-    """Write train.bin / val.bin (BOS + bytes of each file) and meta.json into out."""
+def prepare_stdlib(out: Path, source: Path | None = None, vocab_size: int = VOCAB) -> dict:
+    """Write train.bin / val.bin (BOS + the tokens of each file) and meta.json into out.
+
+    vocab_size 257: byte tokens; more: a BPE trained on the train split's files first.
+    """
     source = Path(source or sysconfig.get_paths()["stdlib"])
     files = stdlib_files(source)
     if not files:
         raise RuntimeError(f"no .py files found under {source}")
     train, val = stdlib_split(files)
-    tokenizer = ByteTokenizer(VOCAB)
+
+    def read(rel: str) -> str:  # stdlib sources are UTF-8 (PEP 3120); bytes are counted after
+        return (source / rel).read_bytes().decode("utf-8", errors="replace")
+
+    if vocab_size == BYTE_VOCAB:
+        tokenizer = ByteTokenizer(vocab_size)
+    else:
+        print(f"Tokenizer: training a {vocab_size}-token BPE on {len(train)} files ...", flush=True)
+        tokenizer = train_bpe((read(rel) for rel in train), vocab_size)
+        tokenizer.save(out / "tokenizer.json")
     meta = {"dataset": "stdlib", "source": str(source), "python": sys.version.split()[0]}
     for split, paths in (("train", train), ("val", val)):
         tokens = array.array("h")
         nbytes = 0
-        for rel in paths:
-            data = (source / rel).read_bytes()
+        texts = [read(rel) for rel in paths]
+        for text, ids in zip(texts, tokenizer.encode_batch(texts), strict=True):
             tokens.append(tokenizer.bos_id)
-            tokens.extend(data)  # bytes 0..255 as int16 ids
-            nbytes += len(data)
+            tokens.extend(ids)  # ids < 32768 as int16
+            nbytes += len(text.encode("utf-8"))
         print(f"  stdlib {split}: {len(paths)} files, {nbytes / 1e6:.1f} MB", flush=True)
         _write_atomic(out / f"{split}.bin", tokens.tobytes())
         meta[f"{split}_files"] = len(paths)
@@ -381,9 +401,18 @@ def _parquet_texts(path: Path, doc_cap: int | None = None):
         yield [t[:doc_cap] for t in texts] if doc_cap else texts
 
 
-def train_tokenizer(train_shards: list[Path], vocab_size: int = VOCAB) -> BPETokenizer:
-    """Train a byte-level BPE with rustbpe on (up to TOKENIZER_MAX_CHARS of) the train text."""
+def train_bpe(texts, vocab_size: int = VOCAB) -> BPETokenizer:
+    """Train a byte-level BPE with rustbpe on an iterable of texts (BOS is the last id)."""
     import rustbpe
+
+    bpe = rustbpe.Tokenizer()
+    bpe.train_from_iterator(texts, vocab_size - 1, pattern=SPLIT_PATTERN)  # -1: BOS
+    ranks = {bytes(t): r for t, r in bpe.get_mergeable_ranks()}
+    return BPETokenizer(bpe.get_pattern(), ranks, vocab_size)
+
+
+def train_tokenizer(train_shards: list[Path], vocab_size: int = VOCAB) -> BPETokenizer:
+    """Train the BPE on (up to TOKENIZER_MAX_CHARS of) the downloaded train shards' text."""
 
     def texts():
         nchars = 0
@@ -395,10 +424,7 @@ def train_tokenizer(train_shards: list[Path], vocab_size: int = VOCAB) -> BPETok
                     if nchars >= TOKENIZER_MAX_CHARS:
                         return
 
-    bpe = rustbpe.Tokenizer()
-    bpe.train_from_iterator(texts(), vocab_size - 1, pattern=SPLIT_PATTERN)  # -1: BOS
-    ranks = {bytes(t): r for t, r in bpe.get_mergeable_ranks()}
-    return BPETokenizer(bpe.get_pattern(), ranks, vocab_size)
+    return train_bpe(texts(), vocab_size)
 
 
 def prepare_remote(
@@ -502,7 +528,7 @@ def prepare(dataset: str = DATASET, num_shards: int | None = None, attempts: int
     out.mkdir(parents=True, exist_ok=True)
     print(f"Data: preparing {dataset} in {out}", flush=True)
     if dataset == "stdlib":
-        return prepare_stdlib(out)
+        return prepare_stdlib(out, vocab_size=VOCAB)
     if dataset in REMOTE:
         return prepare_remote(dataset, out, num_shards, VOCAB, attempts)
     raise ValueError(f"unknown data set {dataset!r} (stdlib, {', '.join(REMOTE)})")
