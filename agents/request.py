@@ -95,14 +95,18 @@ class Memory:
 class Trial:
     """One measured node of the tuner's history (search/tuner_history.py): its constants'
     values as source text (`{"LR": "0.04"}`; a second file's names as `model.py:HEADS`)
-    and its mean over its runs; `mean` None: it crashed or timed out (a failure), or it
-    is still in flight (`status` proposing, ready or running)."""
+    and its mean over its runs; `mean` None: it crashed or timed out (a failure), it was
+    stopped early (`status` stopped: never a measured value, its partial `curve` instead),
+    or it is still in flight (`status` proposing, ready or running)."""
 
     node_id: str
     values: dict[str, str]
     mean: float | None
     runs: int
     status: str
+    # A stopped run's training loss (smoothed, lower is better) at whole percents of its
+    # progress, up to where it was stopped: (percent, loss), a few dozen points at most.
+    curve: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,12 @@ a child of the parent the policy chose, edited in place as the mutator edits
   FAIL ones, so a crashed or timed-out trial is told as COMPLETE with a pessimistic
   value (the worst mean plus the spread of the means): the samplers learn to avoid
   crashing regions.
+* Stopped runs (early stopping ended them: no value) are told as PRUNED trials carrying
+  their partial curves as intermediate values (step: percent of progress; a training
+  loss, lower is better, so told negated to a maximizing study), which is Optuna's own
+  meaning of a stopped trial: TPE ranks pruned trials after the completed ones, by the
+  last step they reached and their value there, so their region goes to its "bad" model.
+  A pruned trial is never the study's best; CMA-ES and random ignore it.
 * Deterministic: the sampler's seed comes from `[search] seed`, the parent and the
   child's id, so the same history and seed give the same proposal.
 """
@@ -207,7 +213,8 @@ def told_trials(
     spaces: Sequence[Space], trials: Sequence[Trial], sign: float
 ) -> list[optuna.trial.FrozenTrial]:
     """The history as Optuna trials: a mean as COMPLETE, a failure as COMPLETE with the
-    pessimistic value, a trial in flight as RUNNING (TPE's constant liar avoids it)."""
+    pessimistic value, a stopped run as PRUNED with its curve (signed so that better is
+    the study's direction), a trial in flight as RUNNING (TPE's constant liar avoids it)."""
     distributions = {s.key: s.distribution for s in spaces}
     failed = pessimistic(trials, sign)
     frozen = []
@@ -219,6 +226,13 @@ def told_trials(
         if trial.mean is not None or trial.status in ("crashed", "timeout"):
             value = trial.mean if trial.mean is not None else failed
             frozen.append(create_trial(params=params, distributions=dists, value=value))
+        elif trial.status == "stopped":
+            curve = {step: sign * loss for step, loss in trial.curve}
+            pruned = create_trial(
+                params=params, distributions=dists, state=TrialState.PRUNED,
+                intermediate_values=curve,
+            )  # fmt: skip
+            frozen.append(pruned)
         else:
             frozen.append(
                 create_trial(params=params, distributions=dists, state=TrialState.RUNNING)
@@ -328,14 +342,16 @@ class Tuner:
     def _rationale(self, request: ProposalRequest, told: Sequence[Any]) -> str:
         history = request.tuner
         measured = history.measured if history is not None else 0
+        pruned = sum(t.state == TrialState.PRUNED for t in told)
+        stopped = f", {pruned} stopped early" if pruned else ""
         seeded = (
             f", seeded from {history.seeded_from}'s code"
             if history is not None and history.seeded_from
             else ""
         )
         return (
-            f"Optuna {self.sampler} sampler: {len(told)} trials told ({measured} measured) "
-            f"of this code{seeded}."
+            f"Optuna {self.sampler} sampler: {len(told)} trials told "
+            f"({measured} measured{stopped}) of this code{seeded}."
         )
 
     async def propose(self, request: ProposalRequest) -> Proposal:

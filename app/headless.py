@@ -1,6 +1,7 @@
 """The headless runner's output: one line per finished experiment and a final summary.
 
-Values, Δ and verdicts read as everywhere else (search/values.py, agents/format.py).
+Values, Δ and verdicts read as everywhere else (search/values.py, agents/format.py); the
+early stops' line is `status --json`'s numbers (search/early_stopping.py `early_stops`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TextIO
 
 from autoresearch_tui.agents.format import fmt_duration
 from autoresearch_tui.search.counts import Counts, cap_reached, finished_line
+from autoresearch_tui.search.early_stopping import early_stops
 from autoresearch_tui.search.events import Event, NodeChanged, Notice
 from autoresearch_tui.search.model import FINISHED, Node
 from autoresearch_tui.search.scheduler import Scheduler
@@ -70,6 +72,8 @@ class HeadlessPrinter:
             lines.append(
                 f"export it: autoresearch-tui export {search.config.root} best -o best.patch"
             )
+        if (stops := early_stops(tree)).runs:
+            lines.append(stops.line())  # "early stops: 3 runs, 0.1 slot-hours saved"
         if search.cost_usd:
             lines.append(f"agent cost ${search.cost_usd:.2f}")
         return "\n".join(lines)

@@ -1,11 +1,13 @@
 """The tuner persona (agents/tuner.py): search spaces inferred from the values, the
-history told to a real Optuna study (failures as pessimistic finished trials), the same
-proposal for the same history and seed, and the backend's checks."""
+history told to a real Optuna study (failures as pessimistic finished trials, runs stopped
+early as pruned trials with their curves), the same proposal for the same history and
+seed, and the backend's checks."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from autoresearch_tui.agents.memory_prompt import belief_part
 from autoresearch_tui.agents.mutator import find_constants
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.agents.request import ConstantBelief, Trial, TunerHistory
-from autoresearch_tui.agents.tuner import Tuner, infer_space, spaces_of, told_trials
+from autoresearch_tui.agents.tuner import Tuner, infer_space, make_study, spaces_of, told_trials
 from autoresearch_tui.search.constants import module_constants
 
 
@@ -130,6 +132,58 @@ def test_a_crashed_region_gets_fewer_proposals(tmp_path: Path) -> None:
         return sum(lr >= 0.15 for lr in lrs)
 
     assert in_region("") < in_region("random")
+
+
+def stopped_at(level: float, reached: int = 48) -> tuple[tuple[int, float], ...]:
+    """A stopped run's curve (percent, loss) falling toward `level`, stopped at `reached`%."""
+    return tuple((s, level + 2.0 * (1 - s / 100)) for s in range(4, reached + 1, 4))
+
+
+def stopped(lrs: list[float], level: float = 1.5) -> list[Trial]:
+    return [
+        Trial(f"n01{i:02d}", values(LR=lr), None, 0, "stopped", stopped_at(level + i / 50))
+        for i, lr in enumerate(lrs)
+    ]
+
+
+def test_stopped_runs_are_told_as_pruned_trials_never_the_best(tmp_path: Path) -> None:
+    # One stopped curve sits below every mean: still never the study's best.
+    low = Trial("n0150", values(LR=0.3), None, 0, "stopped", stopped_at(-5.0, 60))
+    trials = SOME + stopped([0.2, 0.25]) + [low]
+    request = train_request(tmp_path)
+    spaces = spaces_of(request, trials, 1.0)
+    told = told_trials(spaces, trials, 1.0)
+    pruned = [t for t in told if t.state == TrialState.PRUNED]
+    assert len(pruned) == 3 and all(t.value is None for t in pruned)
+    assert [t.intermediate_values for t in pruned] == [dict(t.curve) for t in trials[-3:]]
+    assert max(pruned[-1].intermediate_values) == 60  # the progress it reached, in percent
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's deprecation warnings, as the tuner does
+        study = make_study("tpe", spaces, told, 0, "min")
+    assert study.best_trial.state == TrialState.COMPLETE
+    assert study.best_trial.value == min(t.mean for t in SOME if t.mean is not None)
+    # A loss is lower-better: a maximizing study is told it negated (better is higher).
+    told_max = told_trials(spaces, trials, -1.0)
+    curves = [t.intermediate_values for t in told_max if t.state == TrialState.PRUNED]
+    assert curves[0] == {s: -loss for s, loss in trials[-3].curve}
+    # The proposal's rationale counts them.
+    p = proposal(tmp_path, trials, "n0400")
+    assert "3 stopped early" in p.rationale and f"({len(SOME)} measured" in p.rationale
+
+
+def test_a_stopped_region_gets_fewer_proposals(tmp_path: Path) -> None:
+    """Runs with LR above 0.15 were all stopped early: told as pruned trials, they move
+    TPE's proposals out of that region (without them it proposes there)."""
+    region = stopped([0.16 + i / 50 for i in range(10)])
+
+    def in_region(trials: list[Trial]) -> int:
+        lrs = []
+        for i in range(12):
+            p = proposal(tmp_path, trials, f"n03{i:02d}")
+            lrs.append(float(module_constants(p.files["train.py"])["LR"]))
+        return sum(lr >= 0.15 for lr in lrs)
+
+    assert in_region(SOME + region) < in_region(SOME)
 
 
 def test_backend_checks_the_sampler(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Early stopping through the real program: `run --headless` (mutator, subprocess runs)
 stops losing runs; after `kill -9` of the runner a stopped node stays stopped, with its
 partial curve, in `status --json` (the early-stop accounting), in `report` and in a
-reopened search (search/early_stopping.py)."""
+reopened search (search/early_stopping.py); the headless run's summary says the early
+stops with `status --json`'s numbers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tui_helpers import wait_db
 from autoresearch_tui.agents.mutator import Mutator
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.search.config import load_config, state_db_path
+from autoresearch_tui.search.early_stopping import EarlyStops
 from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.slots import Slot
 from autoresearch_tui.search.store import Store
@@ -125,3 +127,18 @@ def test_a_stopped_node_survives_kill_9_in_status_report_and_a_resumed_search(
     store = Store(db, readonly=True)
     assert {nid: store.point_rows(nid) for nid in stopped} == points
     store.close()
+
+
+def test_the_headless_summary_says_the_early_stops_as_status_json_does(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", train=TRAIN_PY, toml=TOML)
+    (ws / "prepare.py").write_text("STEPS = 20\nPAUSE_S = 0.1\n")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam",
+                    "pace"], cwd=ws, check=True)  # fmt: skip
+    out = cli("run", str(ws), "--headless", "--agents", "explorer@mutator",
+              "--max-experiments", "4", "--seed", "2")  # fmt: skip
+    status = json.loads(cli("status", str(ws), "--json"))["early_stops"]
+    assert status["runs"] >= 1, out  # every change is worse: the judged ones are stopped
+    stops = EarlyStops(status["runs"], status["slot_seconds_saved"])
+    summary = out[out.index("\nrun ") :]  # the final summary, after the per-run lines
+    assert stops.line() in summary.splitlines(), summary
+    assert f"early stops: {status['runs']} run" in stops.line()

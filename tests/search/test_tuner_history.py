@@ -1,6 +1,7 @@
 """The tuner's history (search/tuner_history.py, search/skeleton.py): nodes grouped by
-skeleton, re-runs folded into means, crashes as failures, a new skeleton seeded from the
-nearest one; and the tuner through the real scheduler on a real git workspace."""
+skeleton, re-runs folded into means, crashes as failures, runs stopped early with their
+partial curves (never a value), a new skeleton seeded from the nearest one; and the tuner
+through the real scheduler on a real git workspace."""
 
 from __future__ import annotations
 
@@ -11,18 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import TRAIN_PY, InProcess, make_workspace
+from curves import BAD, CURVES_PY, CURVES_TOML, SLOTS, AfterNoise
+from synthetic import TRAIN_PY, InProcess, git, make_workspace
 
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.agents.tuner import Tuner
 from autoresearch_tui.search.commit_facts import FactsCache, facts_of
-from autoresearch_tui.search.config import load_config
+from autoresearch_tui.search.config import load_config, state_db_path
+from autoresearch_tui.search.early_stop import loss_at, progress_points
 from autoresearch_tui.search.executor import Job
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.scheduler import Scheduler
 from autoresearch_tui.search.skeleton import skeleton_hash
+from autoresearch_tui.search.store import Store
 from autoresearch_tui.search.tree import Tree
-from autoresearch_tui.search.tuner_history import tuner_history
+from autoresearch_tui.search.tuner_history import CURVE_STEP, stopped_curve, tuner_history
 
 CODE_CHANGE = TRAIN_PY.replace("    return value\n", "    return value * 0.99\n")
 
@@ -52,6 +56,7 @@ def test_history_groups_by_skeleton_folds_reruns_and_tells_failures() -> None:
         node("n0004", "n0001", 0.7),  # an LLM changed the code
         node("n0005", "n0000", None, status="running"),
         node("n0006", "n0000", None, status="invalid"),
+        node("n0007", "n0000", None, status="stopped"),  # stopped early: no value
     ])  # fmt: skip
     files = {
         "n0000": TRAIN_PY,
@@ -61,23 +66,91 @@ def test_history_groups_by_skeleton_folds_reruns_and_tells_failures() -> None:
         "n0004": CODE_CHANGE.replace("LR = 0.04", "LR = 0.08"),
         "n0005": TRAIN_PY.replace("DEPTH = 8", "DEPTH = 16"),
         "n0006": TRAIN_PY.replace("DEPTH = 8", "DEPTH = 4"),
+        "n0007": TRAIN_PY.replace("LR = 0.04", "LR = 0.02"),
     }
     facts = FactsCache()
     facts.add({f"c{nid}": facts_of({"train.py": text}) for nid, text in files.items()}, tree)
     history = tuner_history(tree, facts, "n0001")
     assert history is not None and history.seeded_from == ""
     by_id = {t.node_id: t for t in history.trials}
-    assert set(by_id) == {"n0000", "n0001", "n0003", "n0005"}
+    assert set(by_id) == {"n0000", "n0001", "n0003", "n0005", "n0007"}
     assert by_id["n0001"].mean == pytest.approx(0.85) and by_id["n0001"].runs == 2
     assert by_id["n0001"].values["LR"] == "0.08"
     assert by_id["n0003"].mean is None and by_id["n0003"].status == "crashed"
     assert by_id["n0005"].status == "running"
-    assert history.measured == 2
+    assert by_id["n0007"].status == "stopped" and by_id["n0007"].mean is None
+    assert history.measured == 2  # a stopped run is never a measured value
     assert [b.name for b in history.belief] == ["LR"] and history.belief[0].best == "0.08"
     # The changed code has one trial of its own: the nearest skeleton's come first.
     seeded = tuner_history(tree, facts, "n0004")
     assert seeded is not None and seeded.seeded_from == "n0001"
-    assert [t.node_id for t in seeded.trials] == ["n0000", "n0001", "n0003", "n0004"]
+    assert [t.node_id for t in seeded.trials] == ["n0000", "n0001", "n0003", "n0007", "n0004"]
+
+
+def test_a_stopped_curve_is_thinned_to_percent_steps() -> None:
+    # 300 points printed with (p%) up to 47%: every CURVE_STEP % and where it stopped.
+    rows = [(i, 3.0 - i / 300, i * 0.1, 47.0 * (i + 1) / 300) for i in range(300)]
+    curve = stopped_curve(rows, None)
+    steps = [s for s, _ in curve]
+    assert steps == [*range(CURVE_STEP, 47, CURVE_STEP), 47] and len(curve) <= 26
+    smoothed = progress_points(rows, None)
+    assert all(loss == loss_at(smoothed, s / 100) for s, loss in curve)
+    # No (p%): elapsed over the parent's run time; neither known: no curve.
+    timed = [(i, 2.0, i * 1.0, 0.0) for i in range(1, 31)]
+    assert stopped_curve(timed, 100.0)[-1] == (30, 2.0)
+    assert stopped_curve(timed, None) == ()
+
+
+def paced_workspace(path: Path) -> Path:
+    """The curves target with its pace (STEPS, PAUSE_S) in the readonly prepare.py: the
+    tuner tunes the other constants, every run takes about two seconds."""
+    pace = "STEPS = 20\nPAUSE_S = 0.1\n"
+    train = CURVES_PY.replace(pace, "").replace(
+        "import time\n", "import time\n\nfrom prepare import PAUSE_S, STEPS\n"
+    )
+    ws = make_workspace(path, train=train, toml=CURVES_TOML)
+    (ws / "prepare.py").write_text(pace)
+    git(ws, "commit", "-qam", "pace")
+    return ws
+
+
+def test_a_stopped_run_reaches_the_tuner_as_a_pruned_trial_with_its_curve(
+    tmp_path: Path,
+) -> None:
+    ws = paced_workspace(tmp_path / "ws")
+    first = AfterNoise([BAD])
+    search = Scheduler(load_config(ws, check_clean=False), [first], slots=SLOTS,
+                       max_experiments=1, seed=1)  # fmt: skip
+    first.search = search
+    asyncio.run(search.run())
+    bad = next(n for n in search.tree if n.kind == "improve")
+    assert bad.status == "stopped"
+    # The search goes on with the tuner: its request carries the stopped run's curve.
+    tuner = Tuner(AgentSpec("tuner", "optuna"))
+    requests, proposals = [], []
+    propose = tuner.propose_sync
+
+    def spy(request):  # type: ignore[no-untyped-def]
+        requests.append(request)
+        proposals.append(propose(request))
+        return proposals[-1]
+
+    tuner.propose_sync = spy  # type: ignore[method-assign]
+    again = Scheduler(load_config(ws, check_clean=False), [tuner], slots=SLOTS,
+                      max_experiments=2, seed=1)  # fmt: skip
+    asyncio.run(again.run())
+    history = requests[0].tuner
+    assert history is not None and history.measured >= 1
+    trial = next(t for t in history.trials if t.node_id == bad.id)
+    assert trial.status == "stopped" and trial.mean is None and trial.runs == 0
+    store = Store(state_db_path(ws), readonly=True)
+    rows = store.point_rows(bad.id)
+    store.close()
+    reached = int(max(r[3] for r in rows))
+    assert 40 <= reached < 100 and trial.curve[-1][0] == reached
+    assert trial.curve == stopped_curve(rows, None) and len(trial.curve) >= 10
+    assert all(bad.id != t.node_id for t in history.trials if t.mean is not None)
+    assert "1 stopped early" in proposals[0].rationale
 
 
 def measure(job: Job) -> float | None:
