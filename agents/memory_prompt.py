@@ -28,7 +28,11 @@ from autoresearch_tui.agents.request import (
     TunerHistory,
 )
 
-MARKS = "✓ better beyond the spread, ✓? better once, ≈ within noise, ✗ worse beyond the spread"
+MARKS = (
+    "✓ better beyond the spread, ✓? better once, ≈ within noise, ✗ worse beyond the spread, "
+    "joint only ever moved together with other constants (their delta together); the "
+    "delta is over the experiments that made the move alone when there are any"
+)
 
 
 def _runs(count: int) -> str:

@@ -57,7 +57,7 @@ class ConstantTrial:
     runs: int
     mean_delta: float | None  # None when none of them measured (all crashed)
     crashed: int
-    mark: str  # ✓ better beyond the spread, ✓? once, ≈ within noise, ✗ worse, crashed
+    mark: str  # ✓ better beyond the spread, ✓? once, ≈ within noise, ✗ worse, crashed, joint
 
 
 @dataclass(frozen=True)

@@ -106,21 +106,33 @@ def constant_table(
     made_by: list[tuple[NodeResult, list[ConstantChange]]], goal: str, spread: float | None
 ) -> tuple[ConstantTrial, ...]:
     """Every value tried for every constant: the mean delta vs the parent of the
-    experiments that made that move, their runs, and a mark against the spread."""
-    moves: dict[tuple[str, str, str], list[NodeResult]] = {}
+    experiments that made that move, their runs, and a mark against the spread.
+
+    An experiment that moved several constants at once says nothing about one of them
+    alone: the mean is over the experiments that made this move alone when there are
+    any; a move only ever made together with others keeps their joint delta, marked
+    JOINT (never ✓ or ✗)."""
+    moves: dict[tuple[str, str, str], list[tuple[NodeResult, bool]]] = {}
     for result, changes in made_by:
         for change in changes:
             key = (change.name, short_value(change.old), short_value(change.new))
-            moves.setdefault(key, []).append(result)
+            moves.setdefault(key, []).append((result, len(changes) > 1))
     trials = []
     for (name, old, new), made in moves.items():
-        deltas = [r.delta for r in made if r.delta is not None and r.mean is not None]
-        runs = sum(r.runs for r in made if r.mean is not None)
+        alone = [r for r, joint in made if not joint]
+        counted = alone or [r for r, _ in made]
+        deltas = [r.delta for r in counted if r.delta is not None and r.mean is not None]
+        runs = sum(r.runs for r in counted if r.mean is not None)
         mean_delta = sum(deltas) / len(deltas) if deltas else None
-        crashed = sum(1 for r in made if r.mean is None)
+        crashed = sum(1 for r, _ in made if r.mean is None)
         trial = mark(mean_delta, runs, goal, spread)
+        if not alone and mean_delta is not None:
+            trial = JOINT
         trials.append(ConstantTrial(name, old, new, len(made), runs, mean_delta, crashed, trial))
     return tuple(sorted(trials, key=lambda t: t.name))  # stable: first tries first
+
+
+JOINT = "joint"  # the table's mark of a move only ever made together with other constants
 
 
 def mark(delta: float | None, runs: int, goal: str, spread: float | None) -> str:

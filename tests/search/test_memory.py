@@ -14,13 +14,19 @@ from typing import Any
 import pytest
 from synthetic import TRAIN_PY, InProcess, ScriptedProposer, set_knob
 
+from autoresearch_tui.agents.memory_prompt import constants_table
 from autoresearch_tui.agents.prompt import PARENT_MARK, build_prompt
-from autoresearch_tui.agents.request import ProposalRequest
+from autoresearch_tui.agents.request import NodeResult, ProposalRequest
 from autoresearch_tui.search.commit_facts import FactsCache, facts_of
 from autoresearch_tui.search.config import load_config
-from autoresearch_tui.search.constants import constant_changes, content_hash, module_constants
+from autoresearch_tui.search.constants import (
+    ConstantChange,
+    constant_changes,
+    content_hash,
+    module_constants,
+)
 from autoresearch_tui.search.executor import Job
-from autoresearch_tui.search.memory import MAX_LISTED, build_memory
+from autoresearch_tui.search.memory import JOINT, MAX_LISTED, build_memory, constant_table
 from autoresearch_tui.search.model import Node
 from autoresearch_tui.search.policies import make_policy
 from autoresearch_tui.search.scheduler import Scheduler
@@ -257,3 +263,22 @@ def test_compression_keeps_the_lineage_and_the_best() -> None:
     assert "- LR: " in task and "- DEPTH: " in task and len(task) < 60_000
     lineage = task.split("## Lineage of the parent")[1].split("\n## ")[0].splitlines()[1:]
     assert [line.split()[1] for line in lineage] == [n.id for n in tree.lineage(deepest.id)]
+
+
+def test_a_move_made_with_other_constants_is_not_credited_as_its_own() -> None:
+    def result(node_id: str, delta: float) -> NodeResult:
+        return NodeResult(node_id, "p", "n0000", ("x",), (), "done", 1.0 + delta, 2, delta, "")
+
+    lr, warm = ConstantChange("LR", "0.04", "0.08"), ConstantChange("WARMUP", "0.1", "0.2")
+    made_by = [
+        (result("n0001", -0.02), [lr]),  # LR alone: better
+        (result("n0002", +0.05), [lr, warm]),  # LR and WARMUP together: worse
+    ]
+    table = {t.name: t for t in constant_table(made_by, "min", spread=0.005)}
+    # LR's mean is its own experiment's, not the pair's: still ✓ (2 runs), one joint seen
+    assert table["LR"].mean_delta == pytest.approx(-0.02) and table["LR"].mark == "✓"
+    assert table["LR"].experiments == 2 and table["LR"].runs == 2
+    # WARMUP was only moved with LR: its delta is theirs together, never a ✗ of its own
+    assert table["WARMUP"].mean_delta == pytest.approx(0.05) and table["WARMUP"].mark == JOINT
+    lines = constants_table(tuple(table.values()))
+    assert "- WARMUP: 0.1->0.2 +0.0500 (2 runs) joint" in lines, lines
