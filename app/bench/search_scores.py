@@ -44,6 +44,18 @@ def reach(curve: Sequence[float], target: float) -> float:
     return math.inf
 
 
+def reach_text(median: float, experiments: int) -> str:
+    """A median count of experiments and its share of the budget, as "32.5 (41%)": over an
+    even number of seeds the median can fall between two counts, and rounding it to "32"
+    beside a share above 40% would contradict the target check."""
+    return f"{median:g} ({median / experiments:.0%})"
+
+
+def not_reached(reached: int, seeds: int) -> str:
+    """A median seed that never reaches the target, and how many seeds did."""
+    return f"not reached by the median seed ({reached}/{seeds} seeds reach it)"
+
+
 @dataclass
 class Row:
     landscape: str
@@ -60,6 +72,13 @@ class Row:
     # (simulated time; the ratchet runs one experiment at a time, the others fill slots)
     ratchet_same_time: float = math.nan
     lower_same_time: int = 0  # seeds where this policy ends lower than that
+
+
+def reach_line(r: Row, experiments: int) -> str:
+    """The row's median experiments to the ratchet's final best and how many seeds reach it."""
+    if math.isfinite(r.reach_median):
+        return f"{reach_text(r.reach_median, experiments)}, reached in {r.reached}/{r.seeds} seeds"
+    return not_reached(r.reached, r.seeds)
 
 
 def score(traces: list[Trace], experiments: int) -> list[Row]:
@@ -118,14 +137,14 @@ def table(rows: list[Row], experiments: int) -> str:
     lines = [head]
     for r in rows:
         q1, med, q3 = r.final
-        reach_text = (
-            f"{r.reach_median:.0f} ({100 * r.reach_median / experiments:.0f}%)"
+        reached = (
+            reach_text(r.reach_median, experiments)
             if math.isfinite(r.reach_median)
             else f">{experiments}"
         )
         lines.append(
             f"| {r.landscape} | {r.variant} | {med:.4f} [{q1:.4f}–{q3:.4f}] | {r.gain:.4f} | "
-            f"{reach_text} | {r.reached}/{r.seeds} | {r.crash_waste:.1f} | {r.reruns:.0f} | "
+            f"{reached} | {r.reached}/{r.seeds} | {r.crash_waste:.1f} | {r.reruns:.0f} | "
             f"{r.merges:.0f} | "
             + (
                 "— | — |"
@@ -147,9 +166,9 @@ def summary(rows: list[Row], experiments: int) -> str:
         parts = []
         for r in (r for r in rows if r.variant == v):
             share = (
-                f"{100 * r.reach_median / experiments:.0f}%"
+                f"{r.reach_median / experiments:.0%}"
                 if math.isfinite(r.reach_median)
-                else f"not reached (in {r.reached}/{r.seeds} seeds)"
+                else not_reached(r.reached, r.seeds)
             )
             end = "lower" if r.final[1] < ratchet.get(r.landscape, math.inf) else "not lower"
             parts.append(
@@ -203,13 +222,8 @@ def reader_summary(rows: list[Row], experiments: int) -> str:
             f"in <= 50% of the {experiments} experiments on {hits} of {len(reach_rows)} landscapes"
         )
         for ls, r in reach_rows:
-            share = (
-                f"{r.reach_median:.0f} experiments ({100 * r.reach_median / experiments:.0f}%)"
-                if math.isfinite(r.reach_median)
-                else f"not reached (in {r.reached}/{r.seeds} seeds)"
-            )
             verdict = "yes" if r.reach_median <= half else "no"
-            out.append(f"  {ls}: {share}, reached in {r.reached}/{r.seeds} seeds: {verdict}")
+            out.append(f"  {ls}: {reach_line(r, experiments)}: {verdict}")
     return "\n".join(out)
 
 
