@@ -17,8 +17,9 @@ final best). Two suites:
   what each search *would export* (the true value of its best node, by its own noisy
   measurements), not what it measured.
 * `cpu-train`: the built-in trainer's cpu preset, real runs with a short budget in
-  training tokens (values repeat for a seed), the mutator, a few seeds (slow;
-  app/bench/search_cpu.py). No true metric exists there:
+  training tokens (values repeat for a seed), each variant's agents (`best-first+early`:
+  best-first with early stopping), every search within `--experiments` run-lengths of
+  tokens, a few seeds (slow; app/bench/search_cpu.py). No true metric exists there:
   each search's final best is re-run `--eval-runs` times with fresh seeds and that mean
   is scored.
 
@@ -94,13 +95,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.suite == "cpu-train":  # its own variants too: best-first+early
+        return main_cpu_train(args)
     unknown = [v for v in args.policies.split(",") if v and v not in VARIANTS]
     if unknown:
         print(f"bench search: unknown policy {unknown[0]!r} — use {', '.join(VARIANTS)}",
               file=sys.stderr)  # fmt: skip
         return 2
-    if args.suite == "cpu-train":
-        return main_cpu_train(args)
     if args.suite == "early-stop":  # app/bench/search_early.py
         return main_early(args)
     landscapes = [ls for ls in args.landscapes.split(",") if ls]
