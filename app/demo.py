@@ -3,7 +3,7 @@
 It lives in the user's cache (`demo_dir`), is created from the built-in trainer's cpu
 preset on first use (`prepare_demo`, in the TUI's worker while the UI is already up), and
 runs one LLM persona when an API key is set, else the offline mutator (`demo_agents`).
-It trains half the preset's budget (`demo_tokens`), so that on a 2-core machine the first
+It trains about 30 s a run (`demo_tokens`; the preset about 70 s), so that on a 2-core machine the first
 child's result shows within two minutes: the base's run, then that child's (its
 calibration runs take turns with the children, search/pacing.py). Its run command names
 the interpreter of this install (trainer/workspace.py); a demo made by another install
@@ -24,7 +24,7 @@ from autoresearch_tui.search.config import CONFIG_NAME
 from autoresearch_tui.search.scheduler import Scheduler
 
 OFFLINE = AgentSpec("explorer", "mutator")
-DEMO_TRAIN_S = 30  # seconds of training per run on an idle 2-core machine (the preset: ~60)
+DEMO_TRAIN_S = 30  # seconds of training per run on an idle 2-core machine (the preset: ~70)
 
 
 def demo_dir() -> Path:
