@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Header
 
 from autoresearch_tui.app import node_actions
@@ -297,7 +298,7 @@ class MainScreen(Screen[None]):
         if shown != (self.finished, self.paused_shown):  # the footer offers `s` or pause
             self.finished, self.paused_shown = shown  # (check_action here and in tui.py)
             self.refresh_bindings()
-        lift_toasts(self, self.slots_bar.outer_size.height + 1)  # above the bar and footer
+        lift_toasts(self, self.slots_bar)
 
     def load_call_totals(self) -> None:
         """Reload the agent calls' tokens and cost from state.db (in a worker)."""
@@ -447,9 +448,14 @@ class MainScreen(Screen[None]):
             self.app.push_screen(HelpScreen())
 
 
-def lift_toasts(screen: Screen[None], lift: int) -> None:
-    """Toasts sit `lift` rows up (above the slots bar and the footer): never over the
+def lift_toasts(screen: Screen[None], bar: Widget) -> None:
+    """Toasts sit above the slots bar: as many rows up as there are from the bar's top to
+    the screen's bottom (the bar, the footer, anything docked between); never over the
     run's totals."""
+    if bar.region.height and screen.size.height > bar.region.y:
+        lift = screen.size.height - bar.region.y
+    else:  # not laid out yet: the bar and the footer
+        lift = bar.outer_size.height + 1
     for rack in screen.query("#textual-toastrack"):
         if rack.styles.margin.bottom != lift:
             rack.styles.margin = (0, 0, lift, 0)
