@@ -221,7 +221,7 @@ def trials(line: str, names: set[str]) -> list[Trial]:
     out = []
     for part in rest.split("; "):
         m = _TRIAL.match(part.strip())
-        if m is None or m["mark"] == "joint":  # moved with others: not this move's effect
+        if m is None:  # a `joint` row is read too: its delta is the moves' together
             continue
         crashes = int(m["crashes"] or m["crashed"] or 0)
         delta = float(m["delta"]) if m["delta"] else None
