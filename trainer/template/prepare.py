@@ -236,20 +236,20 @@ def prepare_stdlib(out: Path, source: Path | None = None, vocab_size: int = VOCA
         raise RuntimeError(f"no .py files found under {source}")
     train, val = stdlib_split(files)
 
-    def read(rel: str) -> str:  # stdlib sources are UTF-8 (PEP 3120); bytes are counted after
-        return (source / rel).read_bytes().decode("utf-8", errors="replace")
+    def read(paths: list[str]) -> list[str]:  # stdlib sources are UTF-8 (PEP 3120)
+        return [(source / rel).read_bytes().decode("utf-8", errors="replace") for rel in paths]
 
+    splits = {"train": (train, read(train)), "val": (val, read(val))}  # each file read once
     if vocab_size == BYTE_VOCAB:
         tokenizer = ByteTokenizer(vocab_size)
     else:
         print(f"Tokenizer: training a {vocab_size}-token BPE on {len(train)} files ...", flush=True)
-        tokenizer = train_bpe((read(rel) for rel in train), vocab_size)
+        tokenizer = train_bpe(iter(splits["train"][1]), vocab_size)
         tokenizer.save(out / "tokenizer.json")
     meta = {"dataset": "stdlib", "source": str(source), "python": sys.version.split()[0]}
-    for split, paths in (("train", train), ("val", val)):
+    for split, (paths, texts) in splits.items():
         tokens = array.array("h")
         nbytes = 0
-        texts = [read(rel) for rel in paths]
         for text, ids in zip(texts, tokenizer.encode_batch(texts), strict=True):
             tokens.append(tokenizer.bos_id)
             tokens.extend(ids)  # ids < 32768 as int16
