@@ -38,7 +38,7 @@ from autoresearch_tui.search.personas import MAX_FAILED_IN_A_ROW, Personas
 from autoresearch_tui.search.recovery import stop_if_unwritable
 from autoresearch_tui.search.run_figures import RunFacts, read_log_ends
 from autoresearch_tui.search.tree import Tree
-from autoresearch_tui.search.tuner_history import add_curves, tuner_history
+from autoresearch_tui.search.tuner_history import Curve, add_curves, tuner_history
 
 CRASH_LOG_LINES = (20, 60)  # head and tail of a crashed parent's log given to a debugger
 CRASH_LOG_BYTES = 65536  # of the log read from each end for them
@@ -97,6 +97,8 @@ class Proposing:
         self.run_facts: RunFacts | None = None
         # The current lessons note (search/lessons.py), read when a request is built.
         self.lessons: Callable[[], LessonsNote | None] = lambda: None
+        # Stopped runs' curves for the tuner, read from state.db once (tuner_history.py).
+        self.stopped_curves: dict[str, Curve] = {}
 
     def new_child(self, parent: Node, kind: NodeKind, proposer: Proposer) -> Node:
         """A "proposing" child of `parent` for `proposer`, in the tree (not yet saved)."""
@@ -131,7 +133,7 @@ class Proposing:
             if proposer.spec.backend == "command":
                 worktree = await ctx.threads.git(ctx.git.add_worktree, node.id, parent.commit)
             request = self.request(node, files, worktree)
-            await add_curves(ctx, request)  # the tuner's stopped trials' curves, from state.db
+            await add_curves(ctx, request, self.stopped_curves)  # the tuner's stopped trials
             if self.run_facts is not None:
                 await self.run_facts.fill(request, parent, ctx.tree.best())
             proposal = await self._ask(proposer, request, files)

@@ -107,24 +107,30 @@ def stopped_curve(
     return tuple(out)
 
 
-async def add_curves(ctx: RunContext, request: ProposalRequest) -> None:
+Curve = tuple[tuple[int, float], ...]
+
+
+async def add_curves(ctx: RunContext, request: ProposalRequest, known: dict[str, Curve]) -> None:
     """Give the request's stopped trials their curves, read from state.db on the store
-    thread; the progress of a run that printed no (p%) is its elapsed time over its
-    parent's run time, as the rule read it (search/early_stopping.py)."""
+    thread once per node (a stopped run's points never change; `known` keeps them); the
+    progress of a run that printed no (p%) is its elapsed time over its parent's run
+    time, as the rule read it (search/early_stopping.py)."""
     history = request.tuner
     ids = [t.node_id for t in history.trials if t.status == "stopped"] if history else []
     if history is None or not ids:
         return
-    rows = await ctx.threads.db(lambda: {i: ctx.store.point_rows(i) for i in ids})
+    new = [i for i in ids if i not in known]
+    rows = await ctx.threads.db(lambda: {i: ctx.store.point_rows(i) for i in new})
     tree = ctx.tree
 
     def budget(node_id: str) -> float | None:
         parent = comparable_parent(tree, tree[node_id]) if node_id in tree else None
         return parent.run_seconds if parent is not None else None
 
+    known.update((i, stopped_curve(r, budget(i))) for i, r in rows.items())
     trials = tuple(
-        dataclasses.replace(t, curve=stopped_curve(rows[t.node_id], budget(t.node_id)))
-        if t.node_id in rows
+        dataclasses.replace(t, curve=known[t.node_id])
+        if t.node_id in known and t.status == "stopped"
         else t
         for t in history.trials
     )
