@@ -72,6 +72,9 @@ class Executor(Protocol):
     name: str  # "local", "ray", ...
     checkout: bool  # a job comes with a worktree of its commit (False: with `files` only)
     timed: bool  # its run times are slot time: the bandit prices them, they pace proposals
+    # Proposals are made one at a time, in the order asked: for a simulated clock, on
+    # which they take no time, and made at once their order would follow the wall clock.
+    serial_proposals: bool
 
     def slots(self, count: int | None = None) -> list[Slot]:
         """Where jobs may run; `count` (the --slots flag) overrides the configured number."""

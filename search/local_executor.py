@@ -132,6 +132,7 @@ class LocalExecutor:
     name = "local"
     checkout = True
     timed = True
+    serial_proposals = False
 
     def __init__(self, setting: int | str | list[int] = "auto", cpu_threads: int = 0) -> None:
         self.setting = setting  # `[search] slots`

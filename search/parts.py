@@ -9,6 +9,7 @@ the stop (docs/ARCHITECTURE.md §2).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class Parts:
 
         running = RunLife(ctx, executor, slots, released, recorded)
         proposing = Proposing(ctx, personas, hints, running.prepare)
+        proposing.turn = asyncio.Lock() if executor.serial_proposals else None
         lessons = Lessons(ctx, personas, proposing.facts, hints)
         proposing.lessons = lambda: lessons.current
         merging = Merging(ctx, proposing, personas, sequential=sequential)

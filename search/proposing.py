@@ -99,6 +99,7 @@ class Proposing:
         self.lessons: Callable[[], LessonsNote | None] = lambda: None
         # Stopped runs' curves for the tuner, read from state.db once (tuner_history.py).
         self.stopped_curves: dict[str, Curve] = {}
+        self.turn: asyncio.Lock | None = None  # set by search/parts.py
 
     def new_child(self, parent: Node, kind: NodeKind, proposer: Proposer) -> Node:
         """A "proposing" child of `parent` for `proposer`, in the tree (not yet saved)."""
@@ -119,7 +120,14 @@ class Proposing:
         return node
 
     async def propose(self, node: Node, proposer: Proposer) -> None:
-        """Ask `proposer` for `node`'s change; commit it, or record why there is none."""
+        """Ask `proposer` for `node`'s change; commit it, or record why there is none.
+        With `turn`, one proposal at a time, in the order asked (search/executor.py)."""
+        if self.turn is None:
+            return await self._propose(node, proposer)
+        async with self.turn:
+            await self._propose(node, proposer)
+
+    async def _propose(self, node: Node, proposer: Proposer) -> None:
         ctx = self.ctx
         label = proposer.spec.label
         await ctx.save(node)

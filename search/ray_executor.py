@@ -228,6 +228,7 @@ class RayExecutor:
     name = "ray"
     checkout = True  # the worktree is checked out here, packed and sent
     timed = True
+    serial_proposals = False
 
     def __init__(
         self, address: str = "auto", setting: int | str | list[int] = "auto", cpu_threads: int = 0

@@ -191,6 +191,7 @@ class InProcess:
     name = "in-process"
     checkout = False  # jobs come with their editable files
     timed = False  # no real run time
+    serial_proposals = False
 
     def __init__(self, measure: Callable[[Job], float | None]) -> None:
         self.measure = measure

@@ -255,6 +255,7 @@ class LandscapeExecutor:
     name = "in-process"
     checkout = False  # a job comes with its editable files
     timed = False  # its run times are simulated: not slot time
+    serial_proposals = True  # so that a search repeats exactly (the reader is real HTTP)
 
     def __init__(
         self, landscape: Landscape, clock: VirtualClock, trace: Trace, experiments: int

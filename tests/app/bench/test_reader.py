@@ -196,3 +196,15 @@ def test_the_openai_sdk_and_backend_talk_to_the_reader_server(tmp_path: Path) ->
         assert proposal.calls and proposal.calls[0].input_tokens > 0
     finally:
         server.close()
+
+
+def test_a_reader_search_repeats_exactly() -> None:
+    """Proposals on the simulated clock are made one at a time (search/parts.py), so the
+    same seed gives the same search although every proposal is a real HTTP call (made at
+    once, their order followed the wall clock: about 1 run in 3 differed)."""
+    runs = [
+        run_landscape("additive", "best-first+reader", 3, 24, 2, "explorer@mutator")
+        for _ in range(3)
+    ]
+    assert runs[0].best_true == runs[1].best_true == runs[2].best_true
+    assert runs[0].sim_time == runs[1].sim_time == runs[2].sim_time
