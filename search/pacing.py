@@ -4,7 +4,8 @@ The base runs first. Its calibration re-runs (noise control's measure of the spr
 take turns with the experiments: a waiting calibration run goes ahead of the waiting
 experiments only while fewer calibration runs than experiments have started, so on one
 slot the order is base, child, calibration, child, calibration, ... and the first child
-never waits for the whole calibration. The order only ranks: a free slot never idles
+never waits for the whole calibration. The order counts each start in it, so slots
+that free at once take turns as one slot would. The order only ranks: a free slot never idles
 while anything is ready (but for a sequential policy, whose slot waits for each
 proposal anyway: it holds such a calibration run back while it proposes the child).
 Then come confirmation re-runs, then the other ready nodes, oldest first. Proposals
@@ -26,9 +27,8 @@ def is_calibration(node: Node) -> bool:
     return node.kind == "root" or (node.kind == "rerun" and node.parent == ROOT_ID)
 
 
-def calibration_due(tree: Tree, running: Container[str]) -> bool:
-    """A waiting calibration run goes ahead of waiting experiments: fewer calibration runs
-    (the base's first run aside) than experiments have started."""
+def _started(tree: Tree, running: Container[str]) -> tuple[int, int]:
+    """How many calibration runs (the base's first run aside) and experiments started."""
     calibrations = experiments = 0
     for node in tree:
         started = node.id in running or node.status == "running" or node.status in FINISHED
@@ -38,31 +38,41 @@ def calibration_due(tree: Tree, running: Container[str]) -> bool:
             calibrations += 1
         else:
             experiments += 1
+    return calibrations, experiments
+
+
+def calibration_due(tree: Tree, running: Container[str]) -> bool:
+    """A waiting calibration run goes ahead of waiting experiments: fewer calibration runs
+    (the base's first run aside) than experiments have started."""
+    calibrations, experiments = _started(tree, running)
     return calibrations < experiments
 
 
 def run_order(
     tree: Tree, running: Container[str], *, calibration_only: bool, hold: bool = False
 ) -> list[Node]:
-    """The ready, unpruned nodes not running yet, in the order they should start. With
-    `hold`, a calibration run whose turn has not come is left out (a sequential policy
-    holds it while the child it proposes is on the way)."""
+    """The ready, unpruned nodes not running yet, in the order they should start, each
+    start counted for the next one's turn. With `hold`, a calibration run whose turn has
+    not come is left out (a sequential policy holds it while the child it proposes is on
+    the way)."""
     nodes = [n for n in tree if n.status == "ready" and n.id not in running]
-    nodes = [n for n in nodes if not tree.is_pruned(n.id)]
+    nodes = sorted((n for n in nodes if not tree.is_pruned(n.id)), key=lambda n: n.id)
     if calibration_only:
         nodes = [n for n in nodes if is_calibration(n)]
-    due = calibration_due(tree, running)
-    if hold and not due:
-        nodes = [n for n in nodes if n.kind == "root" or not is_calibration(n)]
-
-    def rank(n: Node) -> int:
-        if n.kind == "root":
-            return 0
-        if is_calibration(n):
-            return 1 if due else 4
-        return 2 if n.kind == "rerun" else 3
-
-    return sorted(nodes, key=lambda n: (rank(n), n.id))
+    calibrations, experiments = _started(tree, running)
+    order = [n for n in nodes if n.kind == "root"]
+    waiting = [n for n in nodes if n.kind != "root" and is_calibration(n)]
+    if hold and calibrations >= experiments:
+        waiting = []
+    others = sorted((n for n in nodes if not is_calibration(n)), key=lambda n: n.kind != "rerun")
+    while waiting or others:
+        if waiting and (calibrations < experiments or not others):
+            order.append(waiting.pop(0))
+            calibrations += 1
+        else:
+            order.append(others.pop(0))
+            experiments += 1
+    return order
 
 
 def proposal_room(target: int, waiting: int, left: int | None, *, sequential: bool) -> int:
