@@ -37,7 +37,7 @@ MODES = ["none", BWRAP]
 
 TRAIN = textwrap.dedent(
     """\
-    import os, pathlib, subprocess, sys, time
+    import os, pathlib, subprocess, sys, tempfile, time
     ATTACK = {attack}
     X = 0
     ROOT = pathlib.Path.cwd().parents[2]  # <workspace>/.autoresearch/worktrees/<node>
@@ -234,8 +234,9 @@ def test_readonly_check(tmp_path: Path, sandbox: str, attack: str) -> None:
             open("prepare.py", "w").write(old); os.utime("prepare.py", ns=(st.st_atime_ns, st.st_mtime_ns))
         """,
         "symlink": """\
-            open("/tmp/copy.py", "w").write(open("prepare.py").read())
-            os.symlink("/tmp/copy.py", "link.py"); os.replace("link.py", "prepare.py")
+            copy = os.path.join(tempfile.mkdtemp(), "prepare.py")  # not /tmp/copy.py: it shadows a module
+            open(copy, "w").write(open("prepare.py").read())
+            os.symlink(copy, "link.py"); os.replace("link.py", "prepare.py")
         """,
     }
     ws = workspace(tmp_path, bodies[attack], sandbox)
@@ -258,7 +259,10 @@ def test_daemons(tmp_path: Path, sandbox: str) -> None:
     start); a grandchild holding stdout does not turn a finished run into a timeout; in
     the sandbox a `setsid` daemon with a cleared environment dies too (without it, that
     one escapes: it carries no marker)."""
-    daemon, bare, holder = (str(n + (10 if sandbox == "bwrap" else 0)) for n in (300, 301, 302))
+    # Durations unique to this test process: a `sleep 300` of another run on the machine
+    # (a concurrent suite, a fake agent's leftover) once passed for this run's daemon.
+    tag = f".{os.getpid()}{10 if sandbox == 'bwrap' else 0}"
+    daemon, bare, holder = (f"{n}{tag}" for n in (300, 301, 302))
     body = f"""\
         subprocess.Popen(["sleep", "{daemon}"], start_new_session=True, stdout=subprocess.DEVNULL)
         subprocess.Popen(["setsid", "env", "-i", "sleep", "{bare}"], stdout=subprocess.DEVNULL)
