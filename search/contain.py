@@ -10,7 +10,7 @@ search/processes.py (docs/ARCHITECTURE.md §6).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,12 @@ class Isolation:
     drop: frozenset[str] = field(default_factory=frozenset)  # variable names never passed
     keep: frozenset[str] = field(default_factory=frozenset)  # passed although secret-looking
     marker: tuple[str, ...] = ()  # NAME=value pairs every process of this run carries
+
+
+def env_paths(env: Mapping[str, str]) -> list[str]:
+    """The existing absolute paths the run's environment names (a data cache such as
+    XDG_CACHE_HOME or AR_DATA_DIR): the sandbox keeps those under /tmp visible."""
+    return [v for v in env.values() if v.startswith("/") and os.path.exists(v)]
 
 
 LISTS = ("writable", "env_drop", "env_keep")

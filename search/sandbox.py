@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import functools
 import glob
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from autoresearch_tui.search.contain import Isolation
+from autoresearch_tui.search.contain import Isolation, env_paths
 
 READ_ONLY = "Read-only file system"
 ABSOLUTE = re.compile(r"/[^\s'\"<>:,()]+")
@@ -74,7 +75,9 @@ def bwrap_argv(
     """`inner` (the run's command line) inside a sandbox whose only writable places are
     `cwd` (the worktree), `isolation.writable`, a private /tmp and /dev/shm."""
     argv = [shutil.which("bwrap") or "bwrap", *BASE]
-    for path in isolation.visible:  # under the private /tmp: the workspace, PATH's folders
+    # Under the private /tmp, kept visible: the workspace, PATH's folders, and the paths
+    # the run's environment names (a data cache in AR_DATA_DIR or XDG_CACHE_HOME there).
+    for path in dict.fromkeys([*isolation.visible, *env_paths(os.environ)]):
         if _under_tmp(path):
             argv += ["--ro-bind-try", path, path]
     for device in [*sorted(glob.glob("/dev/nvidia*")), "/dev/dri"]:

@@ -135,6 +135,32 @@ def test_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: str) 
         assert "LEAKED []" in text, text
 
 
+@pytest.mark.parametrize("sandbox", MODES)
+def test_a_data_folder_the_environment_names_under_tmp_stays_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: str
+) -> None:
+    """A data cache under /tmp (AR_DATA_DIR, XDG_CACHE_HOME there) is read by the run in
+    the sandbox too, which mounts a private /tmp (it used to be missing: "no prepared
+    data"); read-only there."""
+    data = tmp_path / "cache" / "data"
+    data.mkdir(parents=True)
+    (data / "train.bin").write_text("tokens")
+    monkeypatch.setenv("AR_DATA_DIR", str(data))
+    body = """\
+        print("DATA", open(os.environ["AR_DATA_DIR"] + "/train.bin").read())
+        try:
+            open(os.environ["AR_DATA_DIR"] + "/new.bin", "w").write("x")
+        except OSError as exc:
+            print("REFUSED", exc.errno)
+    """
+    ws = workspace(tmp_path, body, sandbox)
+    s = search(ws)
+    text = log(ws)
+    assert root(s).status == "done", (root(s).reason, text)
+    assert "DATA tokens" in text
+    assert ("REFUSED" in text) == (sandbox == "bwrap"), text
+
+
 # -- git -------------------------------------------------------------------------------
 @pytest.mark.parametrize("sandbox", MODES)
 def test_git_hook(tmp_path: Path, sandbox: str) -> None:
