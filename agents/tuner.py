@@ -8,7 +8,8 @@ a child of the parent the policy chose, edited in place as the mutator edits
 (agents/mutator.py: the same constants, `apply_changes`, `describe`).
 
 * Samplers (the model part of `tuner@optuna[:SAMPLER]`): `tpe` (the default;
-  multivariate, with the constant liar so proposals in flight are avoided), `cmaes`
+  multivariate, with the constant liar so proposals in flight are avoided; its moves are
+  local, below), `cmaes`
   (warm-started each time from the history's best trials, WS-CMA-ES; booleans and
   strings go to a TPE beside it), `random`.
 * Search spaces come from the values (`infer_space`): positive floats on a log scale
@@ -16,6 +17,16 @@ a child of the parent the policy chose, edited in place as the mutator edits
   scale when positive, booleans and the strings the file compares a constant against as
   categories. The bounds are the parent's value /4..x4, widened to every value tried
   and to /4..x4 around the best trial's, so a best at an edge always has room beyond it.
+* Local moves (TPE): most of a search's gains are one or two knobs at a time, and a
+  multivariate draw moves every constant at once (on a real trainer, model sizes too).
+  So a TPE child keeps the study's values for 1, 2 or 3 constants picked at random
+  (LOCAL's weights) and the parent's for the rest; a picked number the study moved by
+  less than MIN_STEP (x1.5) is moved by MIN_STEP in the study's direction (TPE's draws
+  sit close to the best trials: most would be lost in the noise), a picked category the
+  study left alone takes another choice. One child in two (FULL) takes the study's
+  values for all of them (a ridge needs several knobs moved together). The history
+  tells the study what was run, so it learns from both kinds (docs/BENCHMARKS.md, "The
+  tuner and the parallel peer", has what was tried and measured).
 * Failures: Optuna 5's TPE and CMA-ES read only finished (COMPLETE) trials and ignore
   FAIL ones, so a crashed or timed-out trial is told as COMPLETE with a pessimistic
   value (the worst mean plus the spread of the means): the samplers learn to avoid
@@ -26,8 +37,9 @@ a child of the parent the policy chose, edited in place as the mutator edits
   meaning of a stopped trial: TPE ranks pruned trials after the completed ones, by the
   last step they reached and their value there, so their region goes to its "bad" model.
   A pruned trial is never the study's best; CMA-ES and random ignore it.
-* Deterministic: the sampler's seed comes from `[search] seed`, the parent and the
-  child's id, so the same history and seed give the same proposal.
+* Deterministic: the sampler's seed (and the local moves' picks) come from `[search]
+  seed`, the parent and the child's id, so the same history and seed give the same
+  proposal.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ import ast
 import asyncio
 import hashlib
 import math
+import random
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +77,10 @@ from autoresearch_tui.agents.request import ProposalRequest, Trial
 SAMPLERS = ("tpe", "cmaes", "random")
 WIDEN = 4.0  # bounds: the parent's value and the best's, divided and multiplied by this
 STARTUP_TRIALS = 5  # TPE samples at random until the study has this many trials
+LOCAL = (0.5, 0.3, 0.2)  # TPE: how often a child moves 1, 2 or 3 constants (the rest stay)
+MULTIVARIATE = True  # TPE: one joint model of the constants (not one per constant)
+FULL = 0.5  # TPE: how often a child takes the study's values for every constant instead
+MIN_STEP = 1.5  # TPE: a picked number moves by this factor at least
 WARM_START_TRIALS = 10  # CMA-ES fits its start to the best tenth: ten trials at least
 MAX_ASKS = 30  # asks for a change not tried yet from this parent, then a failure
 PARAM = "{}"  # a constant's parameter name is its history key
@@ -260,7 +277,7 @@ def make_study(
         sampler = _cmaes(spaces, told, seed)
     else:
         sampler = optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, constant_liar=True,
+            seed=seed, multivariate=MULTIVARIATE, constant_liar=True,
             n_startup_trials=STARTUP_TRIALS, warn_independent_sampling=False,
         )  # fmt: skip
     study = optuna.create_study(
@@ -299,6 +316,58 @@ def _cmaes(
     )  # fmt: skip
 
 
+Change = tuple[Constant, Value]
+
+
+def local(spaces: Sequence[Space], asked: dict[str, Any], rng: random.Random) -> list[Change]:
+    """A move around the parent: 1, 2 or 3 constants picked by `rng` (LOCAL's weights)
+    take the study's values, at least a MIN_STEP from the parent's in the study's
+    direction (`stepped`); the rest keep the parent's."""
+    k = rng.choices(range(1, len(LOCAL) + 1), weights=LOCAL)[0]
+    changes = []
+    for space in rng.sample(list(spaces), min(k, len(spaces))):
+        new = stepped(space, space.from_param(asked[space.key]), rng)
+        if new is not None and new != space.constant.value:
+            changes.append((space.constant, new))
+    return changes
+
+
+def moved(old: Value, new: Value) -> bool:
+    """A change worth a run: a category, or a number moved by MIN_STEP at least."""
+    if isinstance(old, bool | str) or isinstance(new, bool | str):
+        return old != new
+    if old == 0 or new == 0 or (old < 0) != (new < 0):
+        return old != new
+    ratio = abs(new / old)
+    return max(ratio, 1 / ratio) >= MIN_STEP - 1e-9
+
+
+def stepped(space: Space, new: Value, rng: random.Random) -> Value | None:
+    """The study's value for a picked constant if it moved (`moved`), else a MIN_STEP
+    from the parent's toward it (either way when it did not move; another choice for a
+    category); None when there is no other value."""
+    old = space.constant.value
+    if moved(old, new):
+        return new
+    if isinstance(old, bool | str):
+        dist = space.distribution
+        others = [x for x in getattr(dist, "choices", ()) if x != old]
+        return rng.choice(others) if others else None
+    if isinstance(new, bool | str) or old == 0:
+        return None
+    up = new > old if new != old else rng.random() < 0.5
+    if space.exponent:
+        return old * 2 if up or old < 4 else old // 2
+    factor = MIN_STEP if up == (old > 0) else 1 / MIN_STEP
+    if isinstance(old, int):
+        count = round(old * factor)
+        return count if count != old and (count >= 1 or old < 1) else old + (1 if up else -1)
+    value = round3(old * factor)
+    if 0 < old < 1 <= value:  # a fraction stays one, as the mutator keeps it
+        value = round3(1 - (1 - old) / MIN_STEP)
+    return value
+
+
 class Tuner:
     """The `optuna` backend: a Proposer with a study behind it instead of a model."""
 
@@ -318,16 +387,21 @@ class Tuner:
             warnings.simplefilter("ignore")  # Optuna's experimental-feature warnings
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             told = told_trials(spaces, trials, sign)
-            study = make_study(self.sampler, spaces, told, _seed(request), request.goal)
+            seed = _seed(request)
+            study = make_study(self.sampler, spaces, told, seed, request.goal)
             distributions = {s.key: s.distribution for s in spaces}
             tried = set(request.tried_descriptions)
+            rng = random.Random(seed)
             for _ in range(MAX_ASKS):
                 asked = study.ask(distributions)
-                changes = [
-                    (s.constant, new)
-                    for s in spaces
-                    if (new := s.from_param(asked.params[s.key])) != s.constant.value
-                ]
+                if self.sampler == "tpe" and rng.random() >= FULL:
+                    changes = local(spaces, asked.params, rng)
+                else:
+                    changes = [
+                        (s.constant, new)
+                        for s in spaces
+                        if (new := s.from_param(asked.params[s.key])) != s.constant.value
+                    ]
                 description = f"tuner: {describe(changes)}" if changes else ""
                 if not changes or description in tried:
                     continue

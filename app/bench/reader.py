@@ -3,9 +3,10 @@
 It sees only the prompt text, as a model would (app/bench/reader_parse.py reads it),
 and answers like one: DESCRIPTION, RATIONALE and SEARCH/REPLACE blocks editing
 `NAME = value` lines of the parent's file. What it changes is coordinate descent on the
-evidence the prompt shows (app/bench/reader_policy.py). Deterministic given the prompt
-and a seed (a seeded RNG breaks ties); a repair turn or an earlier proposal sent back
-moves it to its next choice. Two models: `reader`, and `reader-blind`, the same reader
+evidence the prompt shows (app/bench/reader_policy.py), and repeating a move of two or
+three constants that helped together (app/bench/reader_joint.py). Deterministic given
+the prompt and a seed (a seeded RNG breaks ties); a repair turn or an earlier proposal
+sent back moves it to its next choice. Two models: `reader`, and `reader-blind`, the same reader
 with the prompt's "## Results so far" and "## Constants tried" sections removed before
 it reads. `ReaderServer` serves both at `POST /v1/chat/completions` on 127.0.0.1.
 """
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from autoresearch_tui.agents.mutator import Constant, apply_changes, describe
+from autoresearch_tui.app.bench.reader_joint import joint_candidates
 from autoresearch_tui.app.bench.reader_parse import Value, View, hide, read
 from autoresearch_tui.app.bench.reader_policy import (
     candidates,
@@ -60,12 +62,13 @@ def answer(messages: list[dict[str, Any]], model: str, seed: int = 0) -> str:
         return lessons(view)
     if view.kind == "merge" and (merged := merge_changes(view)):
         return reply(merged, view, "bring in the other branch's constants")
+    # a merge with nothing to bring in: the best move from the parent instead
     offset = earlier + view.rejections
     if view.kind == "debug":
         changes, why = debug_changes(view, offset)
         if changes:
             return reply(changes, view, why)
-    found = candidates(view)
+    found = candidates(view) + joint_candidates(view)
     if not found:
         return "DESCRIPTION: nothing left\nRATIONALE: every move I can read was tried.\n"
     offset += sibling_position(view)

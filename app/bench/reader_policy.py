@@ -8,11 +8,13 @@ parent's constants are to this parent's. A candidate `NAME v->w` scores the stro
 evidence that implies it helps (or points its way from behind: less) less the strongest
 that implies it hurts, less crashes at or beyond it; a constant no nearby experiment
 moved scores UNTRIED. So it moves a constant further in a direction that helped,
-transplants a known-good move, reverses one that hurt, and tries untried constants.
-When no single move is promising it moves two constants together (a ridge). It never
-proposes a change tried from the parent, in flight from it, or a node that exists.
-Debug requests move the crashed change half-way back, then undo it and move another
-constant; merges apply the diff's constants.
+transplants a known-good move, reverses one that hurt, tries half-way towards a value
+that crashed (the edge lies between), and tries untried constants. When no single move
+is promising it moves two constants together (a ridge), each the way that hurt least
+alone first (app/bench/reader_joint.py repeats a pair that helped). It never proposes
+a change tried from the parent, in flight from it, or a node that exists. Debug
+requests move the crashed change half-way back, then undo it and move another
+constant; merges bring in the diff's constants that the parent did not change.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 import math
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from autoresearch_tui.agents.mutator import Constant
@@ -39,6 +42,7 @@ FACTORS = (0.5, 0.67, 1.5, 2.0)
 CRASH, NOISE_PENALTY, NOISE_CAP, MAX_WEIGHT = 3.0, 0.1, 0.4, 3.0
 UNTRIED = 1.5  # the score of a constant no nearby experiment moved (in spreads)
 PAIR, PAIR_WHEN = 0.3, 0.5  # a pair's score untried; singles below this: try pairs
+PAIR_TILT = 0.1  # how much its halves' own scores order the untried pairs
 POINTING = 0.75  # evidence that points a way from behind the candidate counts this much
 MIN_LOG_STEP = 0.3  # a value moved to elsewhere is a candidate when this far (log2) away
 
@@ -82,8 +86,9 @@ def _weight(delta: float | None, spread: float | None, goal: str, runs: int) -> 
 
 def evidence(view: View) -> list[Evidence]:
     """Every listed experiment's moves, each weighted by how near its parent is to this
-    parent (1 / (1 + half the other constants that differ)); then the table's trials
-    that no listed experiment shows (a compressed list), at half weight."""
+    parent (1 / (1 + half the other constants that differ)) and shared among the
+    constants it moved; then the table's trials that no listed experiment shows (a
+    compressed list), at half weight, `joint` rows of one delta shared the same way."""
     parent = {c.name: key(c.value) for c in constants(view)}
     vectors = vectors_of(view, parent)
     out: list[Evidence] = []
@@ -100,13 +105,15 @@ def evidence(view: View) -> list[Evidence]:
             gain = _weight(e.delta, view.spread, view.goal, e.runs) * share * near
             noise = not e.crashed and gain == 0
             out.append(Evidence(c.name, c.old, c.new, gain, e.crashed, noise, near))
+    joint = Counter((t.delta, t.runs) for t in view.trials if t.mark == "joint")
     for t in view.trials:
         if (t.name, key(t.old), key(t.new)) in seen:
             continue
         if t.delta is None:
             out.append(Evidence(t.name, t.old, t.new, 0.0, crashed=True, near=0.5))
             continue
-        gain = 0.5 * _weight(t.delta, view.spread, view.goal, t.runs)
+        share = 1.0 / joint[(t.delta, t.runs)] if t.mark == "joint" else 1.0  # as above
+        gain = 0.5 * _weight(t.delta, view.spread, view.goal, t.runs) * share
         out.append(Evidence(t.name, t.old, t.new, gain, noise=gain == 0.0, near=0.5))
     return _discount(out)
 
@@ -236,6 +243,9 @@ def steps(c: Constant, found: list[Evidence]) -> list[Value]:
         for e in found
         if e.name == c.name and e.new is not None and not e.crashed and _far(v, e.new)
     ]
+    out += [
+        w for e in found if e.name == c.name and e.crashed and (w := _toward(v, e.new)) is not None
+    ]
     seen = [e.new for e in found if e.name == c.name] + [e.old for e in found if e.name == c.name]
     same_type = [
         _snap(w, seen)
@@ -243,6 +253,16 @@ def steps(c: Constant, found: list[Evidence]) -> list[Value]:
         if type(w) is type(v) or (_number(w) is not None and isinstance(v, float))
     ]
     return list(dict.fromkeys(w for w in same_type if key(w) != key(v)))
+
+
+def _toward(v: float, crashed: Value | None) -> Value | None:
+    """Half-way from v to a value that crashed: the crash's edge lies between them."""
+    b = _number(crashed)
+    if b is None or b == v:
+        return None
+    mid = math.sqrt(v * b) if _axis(v, b) else (v + b) / 2
+    w: Value = round(mid) if isinstance(crashed, int) else _round(mid)
+    return w if key(w) not in (key(v), key(crashed)) else None
 
 
 def _snap(w: Value, seen: list[Value | None]) -> Value:
@@ -266,19 +286,18 @@ def candidates(view: View, names: set[str] | None = None) -> list[Candidate]:
     here += [f for f in view.flights if f.parent_id == view.parent_id]
     tried = {frozenset((c.name, key(c.new)) for c in e.changes) for e in here}
     elsewhere = {(c.name, key(c.old), key(c.new)) for f in view.flights for c in f.changes}
-    out = []
+    out: list[Candidate] = []
+    alone: list[Candidate] = []  # made already (from the parent), still half of a pair
     for c in consts:
         for w in steps(c, found):
-            if frozenset({(c.name, key(w))}) in tried:
-                continue
-            if frozenset({**parent, c.name: key(w)}.items()) in known:
-                continue
             s, why = score(c, w, found)
             if (c.name, key(c.value), key(w)) in elsewhere:
                 s -= 0.3  # being tried from another parent right now
-            out.append(Candidate(c, w, s, why))
-    if out and max(c.score for c in out) < PAIR_WHEN:
-        out += pairs(view, out, known, parent)
+            made = frozenset({(c.name, key(w))}) in tried
+            made = made or frozenset({**parent, c.name: key(w)}.items()) in known
+            (alone if made else out).append(Candidate(c, w, s, why))
+    if max((c.score for c in out), default=0.0) < PAIR_WHEN:
+        out += pairs(view, out + alone, known, parent)
     return out
 
 
@@ -308,7 +327,8 @@ def pairs(
     view: View, singles: list[Candidate], known: Known, parent: dict[str, str]
 ) -> list[Candidate]:
     """Two numeric constants moved together (a ridge that single steps cannot cross):
-    PAIR each, or what the same two directions did before."""
+    PAIR each, more the better its halves scored alone (each may have been made alone
+    already: the pair is still new), or what the same two directions did before."""
     seen = pair_evidence(view)
     found = evidence(view)
     sense = {
@@ -332,7 +352,8 @@ def pairs(
             if frozenset(vec.items()) in known:
                 continue
             both = min(sense[a.constant.name], sense[b.constant.name])
-            score = seen.get(k, PAIR + 0.2 * both)
+            halves = PAIR_TILT * (a.score + b.score)  # each way that hurt least alone first
+            score = seen.get(k, PAIR + 0.2 * both + halves)
             why = f"{a.constant.name} and {b.constant.name} together" + (
                 " again" if k in seen else ""
             )
@@ -434,14 +455,15 @@ def debug_changes(view: View, offset: int = 0) -> tuple[list[tuple[Constant, Val
 
 def merge_changes(view: View) -> list[tuple[Constant, Value]]:
     """The diff's constants applied to the parent, keeping the parent's own changes
-    where both changed a constant (theirs, when that would leave nothing)."""
+    where both changed a constant: [] when the parent changed every one of them (it
+    went its own way, often further: theirs would undo it)."""
     minus = dict(re.findall(r"^-([A-Z_][A-Z0-9_]*) = (.*)$", view.merge_diff, re.M))
     plus = dict(re.findall(r"^\+([A-Z_][A-Z0-9_]*) = (.*)$", view.merge_diff, re.M))
     clean: list[tuple[Constant, Value]] = []
-    conflicted: list[tuple[Constant, Value]] = []
     for c in constants(view):
         if c.name not in plus or (new := value(plus[c.name])) is None or key(new) == key(c.value):
             continue
         base = value(minus[c.name]) if c.name in minus else None
-        (clean if base is None or key(base) == key(c.value) else conflicted).append((c, new))
-    return clean or conflicted
+        if base is None or key(base) == key(c.value):
+            clean.append((c, new))
+    return clean

@@ -84,6 +84,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("parallel-greedy+tpe", "parallel-greedy", RATCHET, agents=TPE),
         Variant("parallel-greedy+cmaes", "parallel-greedy", RATCHET, agents=CMAES),
         Variant("parallel-greedy+mixed", "parallel-greedy", RATCHET, agents=MIXED),
+        Variant("parallel-greedy+reader", "parallel-greedy", RATCHET, agents="explorer@reader"),
     )
 }
 TOML = """\

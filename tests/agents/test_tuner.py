@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import warnings
 from pathlib import Path
 
@@ -15,12 +16,21 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 from synthetic import TRAIN_PY, train_request
 
+import autoresearch_tui.agents.tuner as tuner_module
 from autoresearch_tui.agents.backends import AgentSetupError, make_backend
 from autoresearch_tui.agents.memory_prompt import belief_part
 from autoresearch_tui.agents.mutator import find_constants
 from autoresearch_tui.agents.proposer import AgentSpec
 from autoresearch_tui.agents.request import ConstantBelief, Trial, TunerHistory
-from autoresearch_tui.agents.tuner import Tuner, infer_space, make_study, spaces_of, told_trials
+from autoresearch_tui.agents.tuner import (
+    Tuner,
+    infer_space,
+    make_study,
+    moved,
+    spaces_of,
+    stepped,
+    told_trials,
+)
 from autoresearch_tui.search.constants import module_constants
 
 
@@ -100,6 +110,52 @@ def test_the_proposal_edits_the_constants_in_place(tmp_path: Path) -> None:
     assert changed and all(k in p.description for k in changed)
     assert "KNOBS" not in changed
     assert code_lines(p.files["train.py"]) == code_lines(TRAIN_PY)  # the rest is untouched
+
+
+def test_a_local_proposal_moves_one_to_three_constants_by_a_step_at_least(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tuner_module, "FULL", 0.0)  # local moves only
+    base = module_constants(TRAIN_PY)
+    moved_sets = set()
+    for i in range(16):
+        p = proposal(tmp_path, SOME, f"n02{i:02d}")
+        new = module_constants(p.files["train.py"])
+        changed = {k for k in base if new[k] != base[k]}
+        assert 1 <= len(changed) <= len(tuner_module.LOCAL)  # the rest keep the parent's
+        for k in changed:  # every number moved by MIN_STEP at least (to 3 digits)
+            old_v, new_v = eval(base[k]), eval(new[k])
+            if isinstance(old_v, float):
+                ratio = max(new_v / old_v, old_v / new_v)
+                assert ratio >= tuner_module.MIN_STEP * 0.995, (k, base[k], new[k])
+            else:
+                assert new_v != old_v
+        moved_sets.add(frozenset(changed))
+    assert len(moved_sets) > 3  # which constants move varies
+    monkeypatch.setattr(tuner_module, "FULL", 1.0)  # the study's values for all of them
+    full = [proposal(tmp_path, SOME, f"n02{i:02d}") for i in range(8)]
+    most = max(sum(new[k] != base[k] for k in base) for new in
+               (module_constants(p.files["train.py"]) for p in full))  # fmt: skip
+    assert most > len(tuner_module.LOCAL)
+
+
+def test_a_move_too_small_becomes_a_step_in_its_direction() -> None:
+    spaces = {s.key: s for s in spaces_of(train_request(Path(".")), SOME, 1.0)}
+    rng = random.Random(0)
+    lr = spaces["LR"]  # 0.04
+    assert stepped(lr, 0.08, rng) == 0.08  # moved enough: the study's value
+    assert tuner_module.MIN_STEP == 1.5  # a smaller move: x1.5 or /1.5 in its direction
+    assert stepped(lr, 0.045, rng) == 0.06 and stepped(lr, 0.035, rng) == 0.0267
+    assert stepped(lr, 0.04, rng) in (0.06, 0.0267)  # not moved: either way
+    assert stepped(spaces["DEPTH"], 8, rng) in (4, 16)  # a power of two stays one
+    assert stepped(spaces["USE_BIAS"], False, rng) is True  # a category: another choice
+    assert stepped(spaces["ACT"], "relu", rng) in ("gelu", "silu")
+    fraction = spaces_of(train_request(Path("."), parent_files={
+        "train.py": TRAIN_PY.replace("WARMUP = 0.1", "WARMUP = 0.9")}), [], 1.0)  # fmt: skip
+    up = stepped(next(s for s in fraction if s.key == "WARMUP"), 0.91, rng)
+    assert isinstance(up, float) and 0.9 < up < 1  # a fraction stays below 1
+    assert not moved(0.04, 0.05) and moved(0.04, 0.06) and moved(0.06, 0.04)
+    assert moved(False, True) and not moved(100, 120) and moved(-2.0, 2.0)
 
 
 def test_failures_are_told_as_pessimistic_finished_trials(tmp_path: Path) -> None:

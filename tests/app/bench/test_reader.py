@@ -5,6 +5,7 @@ search with it."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from autoresearch_tui.agents.request import (
     Memory,
     NodeResult,
     ProposalRequest,
+    TriedChange,
 )
 from autoresearch_tui.app.bench import reader
 from autoresearch_tui.app.bench.landscapes import LANDSCAPES
 from autoresearch_tui.app.bench.reader_parse import RESULTS, TABLE, hide, read
+from autoresearch_tui.app.bench.reader_policy import candidates, rank
 from autoresearch_tui.app.bench.search_runs import run_landscape
 
 ADDITIVE = LANDSCAPES["additive"].train_py()
@@ -208,3 +211,134 @@ def test_a_reader_search_repeats_exactly() -> None:
     ]
     assert runs[0].best_true == runs[1].best_true == runs[2].best_true
     assert runs[0].sim_time == runs[1].sim_time == runs[2].sim_time
+
+
+DECEPTIVE = LANDSCAPES["deceptive"].train_py()
+QK = result("n0004", "n0000", "QK_NORM False -> True", -0.006, mean=1.064)
+LR_ALONE = result("n0001", "n0000", "LR 0.04 -> 0.06", +0.008, "worse", 1.078, 1)
+BATCH_ALONE = result("n0002", "n0000", "BATCH_SIZE 16 -> 32", +0.007, "worse", 1.077, 1)
+
+
+def joint_rows(delta: float) -> tuple[ConstantTrial, ...]:
+    """The table of a search where LR and BATCH_SIZE were each worse alone, and a larger
+    step of both, made together by an experiment no longer listed, changed by `delta`."""
+    return (
+        ConstantTrial("BATCH_SIZE", "16", "32", 1, 1, 0.007, 0, "✗"),
+        ConstantTrial("BATCH_SIZE", "16", "64", 1, 2, delta, 0, "joint"),
+        ConstantTrial("LR", "0.04", "0.06", 1, 1, 0.008, 0, "✗"),
+        ConstantTrial("LR", "0.04", "0.08", 1, 2, delta, 0, "joint"),
+        ConstantTrial("QK_NORM", "False", "True", 1, 2, -0.006, 0, "✓"),
+    )
+
+
+def deceptive_chat(
+    trials: tuple[ConstantTrial, ...] = (), *more: NodeResult
+) -> list[dict[str, str]]:
+    """From n0004 (QK_NORM on), with LR and BATCH_SIZE each worse alone from the base."""
+    return prompt(
+        moved(DECEPTIVE, QK_NORM=True), "n0004", (LR_ALONE, BATCH_ALONE, QK, *more), trials,
+        lineage=(BASE, QK),
+    )  # fmt: skip
+
+
+def test_it_transplants_a_pair_that_helped_together() -> None:
+    pair = "BATCH_SIZE 16 -> 64; LR 0.04 -> 0.08"
+    chat = deceptive_chat(joint_rows(-0.02))
+    assert "joint" in user_text(chat)
+    answer = reader.answer(chat, "reader")
+    assert sorted(description(answer).split("; ")) == sorted(pair.split("; ")), answer
+    assert "together helped: transplant the pair" in answer
+    # the row absent, or the pair within the noise, or hidden from the blind reader: no pair
+    for chat, model in (
+        (deceptive_chat(joint_rows(-0.02)[::2]), "reader"),  # the joint rows removed
+        (deceptive_chat(joint_rows(-0.004)), "reader"),
+        (deceptive_chat(joint_rows(-0.02)), "reader-blind"),
+    ):
+        chosen = description(reader.answer(chat, model))
+        assert "; " not in chosen and "together helped" not in reader.answer(chat, model)
+
+
+def test_it_transplants_a_listed_joint_move_and_then_continues_it() -> None:
+    both = NodeResult("n0003", "merge", "n0000", ("merge n0002 into n0001",),
+                      ("BATCH_SIZE 16->32", "LR 0.04->0.06"), "done", 1.05, 2, -0.02,
+                      "confirmed better")  # fmt: skip
+    view_chat = deceptive_chat((), both)
+    answer = reader.answer(view_chat, "reader")
+    assert sorted(description(answer).split("; ")) == ["BATCH_SIZE 16 -> 32", "LR 0.04 -> 0.06"]
+    # from the node that made it: the same step again, together
+    there = prompt(
+        moved(moved(DECEPTIVE, LR=0.06), BATCH_SIZE=32), "n0003",
+        (LR_ALONE, BATCH_ALONE, QK, both), lineage=(BASE, both),
+    )  # fmt: skip
+    answer = reader.answer(there, "reader")
+    assert sorted(description(answer).split("; ")) == ["BATCH_SIZE 32 -> 64", "LR 0.06 -> 0.09"]
+    assert "continue the pair" in answer
+
+
+def test_it_steps_half_way_towards_a_step_that_crashed() -> None:
+    """On `crash` the best LR sits next to a divergence: LR 0.08 -> 0.12 crashed, so the
+    edge lies between; the reader tries half-way (it used to stop at 0.08 for good)."""
+    source = moved(LANDSCAPES["crash"].train_py(), LR=0.08)
+    up = result("n0003", "n0000", "LR 0.04 -> 0.08", -0.075, mean=1.115)
+    nan = NodeResult("n0004", "explorer", "n0003", ("LR 0.08 -> 0.12",), (), "crashed", None,
+                     0, None, "crashed: exit code 1: loss is nan (diverged)")  # fmt: skip
+    chat = prompt(source, "n0003", (up, nan), lineage=(BASE, up), children=(nan,))
+    best = rank(candidates(read(user_text(chat)), {"LR"}), random.Random(0))[0]
+    assert (best.new, best.score > 0) == (0.098, True), best  # sqrt(0.08 * 0.12)
+    assert "crashed" in best.why
+    # never at or beyond the crash
+    assert all(c.new < 0.12 for c in candidates(read(user_text(chat)), {"LR"}) if c.score > 0)
+
+
+def test_when_every_single_step_hurts_it_pairs_the_least_bad_ones() -> None:
+    """The deceptive ridge from the base: each step of LR and BATCH_SIZE alone is worse,
+    BATCH_SIZE up least; the rest is noise. The pair it proposes moves BATCH_SIZE up
+    with LR, although both halves were made alone already."""
+
+    def child(i: int, text: str, delta: float, verdict: str = "worse") -> NodeResult:
+        return result(f"n{i:04d}", "n0000", text, delta, verdict, 1.04 + delta, 1)
+
+    noise = "within noise"
+    kids = (
+        child(1, "LR 0.04 -> 0.06", 0.027), child(2, "LR 0.04 -> 0.0268", 0.027),
+        child(3, "BATCH_SIZE 16 -> 32", 0.007), child(4, "BATCH_SIZE 16 -> 8", 0.038),
+        child(5, "WARMUP_RATIO 0.1 -> 0.2", -0.003, noise),
+        child(6, "WARMUP_RATIO 0.1 -> 0.05", 0.002, noise),
+        child(7, "QK_NORM False -> True", -0.004, noise),
+        child(8, "LOG_EVERY 100 -> 125", 0.001, noise),
+        child(9, "LOG_EVERY 100 -> 75", -0.001, noise),
+    )  # fmt: skip
+    chosen = description(reader.answer(prompt(DECEPTIVE, "n0000", kids, children=kids), "reader"))
+    assert "BATCH_SIZE 16 -> 32; LR 0.04 -> " in chosen, chosen
+
+
+def merge_chat(source: str, diff: str) -> list[dict[str, str]]:
+    """The chat of a merge request (agents/prompt.py): bring n0012's change into n0021."""
+    memory = Memory(
+        spread=0.005, spread_runs=3, spread_commits=1, best=BASE, best_unconfirmed=None,
+        results=(BASE,), measured=1, constants=(), lineage=(BASE,), children=(), in_flight=(),
+    )  # fmt: skip
+    request = ProposalRequest(
+        workspace=Path("."), parent_id="n0021", parent_files={"train.py": source},
+        editable=["train.py"], metric="val_bpb", goal="min", seed=0, memory=memory,
+        kind="merge", merge_change=diff,
+        merge_with=TriedChange("n0012", "WIDTH 512 -> 1024", "done", 1.06, -0.05),
+    )  # fmt: skip
+    p = build_prompt(request, "# crash", "explore")
+    return [
+        {"role": "system", "content": p.system},
+        {"role": "user", "content": f"{p.files}\n\n{p.task}"},
+    ]
+
+
+def test_a_merge_keeps_the_parents_own_changes() -> None:
+    """The parent went further than the other branch (WIDTH 2048 against its 1024): the
+    merge brings in only what the parent did not change, never undoing the parent's."""
+    source = moved(LANDSCAPES["crash"].train_py(), WIDTH=2048, LR=0.08)
+    width = "-WIDTH = 512\n+WIDTH = 1024\n"
+    both = "-WIDTH = 512\n+WIDTH = 1024\n-QK_NORM = False\n+QK_NORM = True\n"
+    assert description(reader.answer(merge_chat(source, both), "reader")) == (
+        "QK_NORM False -> True"
+    )
+    chosen = description(reader.answer(merge_chat(source, width), "reader"))
+    assert "WIDTH 2048 -> 1024" not in chosen and chosen  # its best move from the parent
