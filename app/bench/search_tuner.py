@@ -24,8 +24,10 @@ from autoresearch_tui.app.bench.search_scores import (
     reach_line,
 )
 
-PROPOSERS = ("", "+tpe", "+cmaes", "+mixed")  # the variants' suffixes: mutator, tuners
-NAMES = {"": "mutator", "+tpe": "tuner (TPE)", "+cmaes": "tuner (CMA-ES)", "+mixed": "mixed"}
+# The variants' suffixes: mutator, tuners, the scripted reader (app/bench/reader.py).
+PROPOSERS = ("", "+tpe", "+cmaes", "+mixed", "+reader")
+NAMES = {"": "mutator", "+tpe": "tuner (TPE)", "+cmaes": "tuner (CMA-ES)", "+mixed": "mixed",
+         "+reader": "reader"}  # fmt: skip
 REACH_TARGET = 0.4  # best-first with the tuner: the ratchet's final best within 40%
 
 
