@@ -23,7 +23,12 @@ from autoresearch_tui.app.bench.reader_parse import (
     known_vectors,
     vectors_of,
 )
-from autoresearch_tui.app.bench.reader_policy import Candidate, _number, _round, _weight
+from autoresearch_tui.app.bench.reader_policy import (
+    Candidate,
+    as_number,
+    evidence_weight,
+    round_sig,
+)
 
 MAX_JOINT = 3  # more constants moved at once than this: too vague to repeat
 
@@ -45,7 +50,7 @@ def joint_moves(view: View) -> list[Joint]:
     listed: set[tuple[str, str, str]] = set()
     for e in view.experiments.values():
         listed |= {(c.name, key(c.old), key(c.new)) for c in e.changes}
-        gain = _weight(e.delta, view.spread, view.goal, e.runs)
+        gain = evidence_weight(e.delta, view.spread, view.goal, e.runs)
         if 2 <= len(e.changes) <= MAX_JOINT and not e.crashed and gain > 0:
             out.append(Joint(e.changes, gain, e.parent_id))
     rows: dict[tuple[float, int], list[Change]] = {}
@@ -57,7 +62,7 @@ def joint_moves(view: View) -> list[Joint]:
         ):
             rows.setdefault((t.delta, t.runs), []).append(Change(t.name, t.old, t.new))
     for (delta, runs), changes in rows.items():
-        gain = 0.5 * _weight(delta, view.spread, view.goal, runs)
+        gain = 0.5 * evidence_weight(delta, view.spread, view.goal, runs)
         if 2 <= len(changes) <= MAX_JOINT and gain > 0:
             out.append(Joint(tuple(changes), gain))
     return out
@@ -65,11 +70,11 @@ def joint_moves(view: View) -> list[Joint]:
 
 def _further(c: Constant, move: Change) -> Value | None:
     """One more step of `move` from c's value (the same ratio, or difference)."""
-    v, a, b = _number(c.value), _number(move.old), _number(move.new)
+    v, a, b = as_number(c.value), as_number(move.old), as_number(move.new)
     if v is None or a is None or b is None or a == b:
         return None
     w = v * b / a if min(v, a, b) > 0 else v + b - a
-    out: Value = round(w) if isinstance(c.value, int) else _round(w)
+    out: Value = round(w) if isinstance(c.value, int) else round_sig(w)
     return out if key(out) != key(c.value) else None
 
 

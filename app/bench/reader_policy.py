@@ -72,7 +72,8 @@ class Candidate:
         return [(self.constant, self.new), *self.also]
 
 
-def _weight(delta: float | None, spread: float | None, goal: str, runs: int) -> float:
+def evidence_weight(delta: float | None, spread: float | None, goal: str, runs: int) -> float:
+    """A move's evidence in spreads: > 0 helped, < 0 hurt, 0 within the noise."""
     if delta is None:
         return 0.0
     gain = -delta if goal == "min" else delta
@@ -102,7 +103,7 @@ def evidence(view: View) -> list[Evidence]:
             if where is not None:
                 differ = sum(1 for n, v in where.items() if n != c.name and parent.get(n) != v)
                 near = 1.0 / (1 + 0.5 * differ)
-            gain = _weight(e.delta, view.spread, view.goal, e.runs) * share * near
+            gain = evidence_weight(e.delta, view.spread, view.goal, e.runs) * share * near
             noise = not e.crashed and gain == 0
             out.append(Evidence(c.name, c.old, c.new, gain, e.crashed, noise, near))
     joint = Counter((t.delta, t.runs) for t in view.trials if t.mark == "joint")
@@ -113,7 +114,7 @@ def evidence(view: View) -> list[Evidence]:
             out.append(Evidence(t.name, t.old, t.new, 0.0, crashed=True, near=0.5))
             continue
         share = 1.0 / joint[(t.delta, t.runs)] if t.mark == "joint" else 1.0  # as above
-        gain = 0.5 * _weight(t.delta, view.spread, view.goal, t.runs) * share
+        gain = 0.5 * evidence_weight(t.delta, view.spread, view.goal, t.runs) * share
         out.append(Evidence(t.name, t.old, t.new, gain, noise=gain == 0.0, near=0.5))
     return _discount(out)
 
@@ -130,7 +131,8 @@ def _discount(found: list[Evidence]) -> list[Evidence]:
     return out
 
 
-def _number(v: Value | None) -> float | None:
+def as_number(v: Value | None) -> float | None:
+    """A number's value as a float; None for a boolean, a string or nothing."""
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
@@ -144,7 +146,7 @@ def _mid(a: float, b: float, log: bool) -> float:
 
 
 def _numeric_score(e: Evidence, v: float, w: float) -> float:
-    a, b = _number(e.old), _number(e.new)
+    a, b = as_number(e.old), as_number(e.new)
     if a is None or b is None or a == b:
         return 0.0
     log = _axis(a, b, v, w)
@@ -182,7 +184,7 @@ def score(c: Constant, w: Value, found: list[Evidence]) -> tuple[float, str]:
     untried constant UNTRIED (in part when it was tried only from distant parents), a
     constant tried only within the noise a little less."""
     pro, con, tried, noise = (0.0, ""), (0.0, ""), 0.0, 0
-    v_num, w_num = _number(c.value), _number(w)
+    v_num, w_num = as_number(c.value), as_number(w)
     for e in (e for e in found if e.name == c.name):
         tried, noise = max(tried, e.near**2), noise + e.noise
         if v_num is not None and w_num is not None:
@@ -203,12 +205,13 @@ def score(c: Constant, w: Value, found: list[Evidence]) -> tuple[float, str]:
     return total, "; ".join(reasons) or f"{c.name} tried {noise} time(s) within noise"
 
 
-def _round(x: float) -> float:
+def round_sig(x: float) -> float:
+    """Three significant digits, as the mutator writes values."""
     return float(f"{x:.3g}") if x and math.isfinite(x) else x
 
 
 def _far(v: float, w: Value) -> bool:
-    x = _number(w)
+    x = as_number(w)
     if x is None:
         return False
     if _axis(v, x):
@@ -234,9 +237,9 @@ def steps(c: Constant, found: list[Evidence]) -> list[Value]:
         out += [0.01, 0.1]
     else:
         for f in FACTORS:
-            new = _round(v * f)
+            new = round_sig(v * f)
             if 0 < v < 1 <= new:  # a fraction stays one
-                new = _round(1 - (1 - v) / f)
+                new = round_sig(1 - (1 - v) / f)
             out.append(new)
     out += [
         e.new
@@ -250,26 +253,26 @@ def steps(c: Constant, found: list[Evidence]) -> list[Value]:
     same_type = [
         _snap(w, seen)
         for w in out
-        if type(w) is type(v) or (_number(w) is not None and isinstance(v, float))
+        if type(w) is type(v) or (as_number(w) is not None and isinstance(v, float))
     ]
     return list(dict.fromkeys(w for w in same_type if key(w) != key(v)))
 
 
 def _toward(v: float, crashed: Value | None) -> Value | None:
     """Half-way from v to a value that crashed: the crash's edge lies between them."""
-    b = _number(crashed)
+    b = as_number(crashed)
     if b is None or b == v:
         return None
     mid = math.sqrt(v * b) if _axis(v, b) else (v + b) / 2
-    w: Value = round(mid) if isinstance(crashed, int) else _round(mid)
+    w: Value = round(mid) if isinstance(crashed, int) else round_sig(mid)
     return w if key(w) not in (key(v), key(crashed)) else None
 
 
 def _snap(w: Value, seen: list[Value | None]) -> Value:
     """A value within 5% of one already tried is that value (0.201 is 0.2)."""
-    x = _number(w)
+    x = as_number(w)
     for s in seen:
-        y = _number(s)
+        y = as_number(s)
         if x is not None and y is not None and type(s) is type(w) and abs(x - y) <= 0.05 * abs(y):
             return s
     return w
@@ -302,7 +305,7 @@ def candidates(view: View, names: set[str] | None = None) -> list[Candidate]:
 
 
 def _direction(c: Constant, w: Value) -> int:
-    v, x = _number(c.value), _number(w)
+    v, x = as_number(c.value), as_number(w)
     return 0 if v is None or x is None else (1 if x > v else -1)
 
 
@@ -314,11 +317,11 @@ def pair_evidence(view: View) -> dict[tuple[str, int, str, int], float]:
         if len(e.changes) != 2 or e.crashed:
             continue
         a, b = sorted(e.changes, key=lambda c: c.name)
-        da = (_number(a.new) or 0) - (_number(a.old) or 0)
-        db = (_number(b.new) or 0) - (_number(b.old) or 0)
+        da = (as_number(a.new) or 0) - (as_number(a.old) or 0)
+        db = (as_number(b.new) or 0) - (as_number(b.old) or 0)
         if da and db:
             k = (a.name, 1 if da > 0 else -1, b.name, 1 if db > 0 else -1)
-            gain = _weight(e.delta, view.spread, view.goal, e.runs)
+            gain = evidence_weight(e.delta, view.spread, view.goal, e.runs)
             out[k] = max(out.get(k, gain), gain, key=abs)
     return out
 
@@ -392,11 +395,11 @@ def sibling_position(view: View) -> int:
 
 
 def _halfway(c: Constant, old: Value | None) -> list[Value]:
-    a, b = _number(old), _number(c.value)
+    a, b = as_number(old), as_number(c.value)
     if a is None or b is None:
         return [old] if old is not None else []
     mid = math.sqrt(a * b) if _axis(a, b) else (a + b) / 2
-    half: Value = round(mid) if isinstance(c.value, int) else _round(mid)
+    half: Value = round(mid) if isinstance(c.value, int) else round_sig(mid)
     return [w for w in (half, old) if w is not None and key(w) != key(c.value)]
 
 

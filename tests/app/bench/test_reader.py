@@ -201,18 +201,6 @@ def test_the_openai_sdk_and_backend_talk_to_the_reader_server(tmp_path: Path) ->
         server.close()
 
 
-def test_a_reader_search_repeats_exactly() -> None:
-    """Proposals on the simulated clock are made one at a time (search/parts.py), so the
-    same seed gives the same search although every proposal is a real HTTP call (made at
-    once, their order followed the wall clock: about 1 run in 3 differed)."""
-    runs = [
-        run_landscape("additive", "best-first+reader", 3, 24, 2, "explorer@mutator")
-        for _ in range(3)
-    ]
-    assert runs[0].best_true == runs[1].best_true == runs[2].best_true
-    assert runs[0].sim_time == runs[1].sim_time == runs[2].sim_time
-
-
 DECEPTIVE = LANDSCAPES["deceptive"].train_py()
 QK = result("n0004", "n0000", "QK_NORM False -> True", -0.006, mean=1.064)
 LR_ALONE = result("n0001", "n0000", "LR 0.04 -> 0.06", +0.008, "worse", 1.078, 1)
