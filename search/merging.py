@@ -68,7 +68,14 @@ class Merging:
         return plan
 
     async def make(self, plan: MergePlan) -> None:
-        """Make the merge node of `plan`, or record why there is none."""
+        """Make the merge node of `plan`, or record why there is none; in the proposals'
+        turn when they take turns (search/proposing.py)."""
+        if self.proposing.turn is None:
+            return await self._make(plan)
+        async with self.proposing.turn:
+            await self._make(plan)
+
+    async def _make(self, plan: MergePlan) -> None:
         ctx = self.ctx
         ours, theirs = ctx.tree[plan.ours], ctx.tree[plan.theirs]
         node: Node | None = None

@@ -298,7 +298,11 @@ class RunLife:
     async def _finish(self, node: Node, worktree: Path | None, requeue: bool) -> None:
         ctx = self.ctx
         ctx.tree.touch()  # the result counts for the next decision, before any await
-        self.released(node, requeue)
+        # On a simulated clock the slot frees once the run is recorded: its teardown and
+        # the re-run it may queue would race the proposals of the same instant.
+        early = not self.executor.serial_proposals
+        if early:
+            self.released(node, requeue)
         if worktree is not None:
             # On the set-up thread: removing the last worktree deletes .git/worktrees/,
             # which a concurrent `worktree add` would then fail to write into.
@@ -316,6 +320,8 @@ class RunLife:
         kind = "stopped" if requeue else "finished"
         await ctx.event(kind, node.id, status=node.status, metric=node.metric)
         await self.finished(node, requeue)
+        if not early:
+            self.released(node, requeue)
 
     async def close(self) -> None:
         """After the runs were cancelled: wait for their teardowns, drop prepared worktrees."""

@@ -154,8 +154,8 @@ class Scheduler:
 
     def settled(self) -> bool:
         """Nothing but runs is in flight: no proposal, merge or confirmation is being
-        made, and no wake-up is pending (the search benchmark's clock waits for this)."""
-        return not self._proposals and not self._wake.is_set()
+        made, no persona waits out a back-off, no wake-up is pending (the benchmark's clock)."""
+        return not self._proposals and not self._wake.is_set() and not self._cooling_down()
 
     # -- telling -------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

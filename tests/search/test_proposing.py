@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from synthetic import InProcess, ScriptedProposer
+from synthetic import InProcess, ScriptedProposer, until
 
 from autoresearch_tui.search.config import load_config
 from autoresearch_tui.search.scheduler import Scheduler
@@ -24,10 +24,12 @@ SCRIPT = [
 
 class Overlapping(ScriptedProposer):
     """Yields to the loop inside `propose` (as an HTTP call would), counting how many
-    proposals are being made at once and the order they were asked for."""
+    proposals are being made at once and the order they were asked for; with `company`,
+    the first one waits (with a deadline) for a second to begin."""
 
-    def __init__(self) -> None:
+    def __init__(self, company: bool) -> None:
         super().__init__([list(item) for item in SCRIPT])
+        self.company = company
         self.active = self.most = 0
         self.asked: list[str] = []
 
@@ -38,6 +40,8 @@ class Overlapping(ScriptedProposer):
         try:
             for _ in range(20):  # another proposal may start meanwhile
                 await asyncio.sleep(0)
+            if self.company and len(self.asked) == 1:
+                await until(lambda: self.most > 1, "a second proposal at once", timeout=20)
             return await super().propose(request)
         finally:
             self.active -= 1
@@ -53,7 +57,7 @@ def test_proposals_take_turns_on_a_simulated_clock(workspace: Path, serial: bool
     config = dataclasses.replace(
         config, search=dataclasses.replace(config.search, base_runs=1, confirm_runs=0, merge=False)
     )
-    proposer = Overlapping()
+    proposer = Overlapping(company=not serial)
     executor = (Simulated if serial else InProcess)(lambda job: 1.0)
     s = Scheduler(
         config, [proposer], slots=[Slot("sim0"), Slot("sim1")], max_experiments=len(SCRIPT),
