@@ -153,8 +153,7 @@ class Scheduler:
         return frozenset(self._parts.merging.tried) if self._parts is not None else frozenset()
 
     def settled(self) -> bool:
-        """Nothing but runs is in flight: no proposal, merge or confirmation is being
-        made, no persona waits out a back-off, no wake-up is pending (the benchmark's clock)."""
+        """Only runs in flight: no proposal, merge, confirmation, back-off or wake (bench clock)."""
         return not self._proposals and not self._wake.is_set() and not self._cooling_down()
 
     # -- telling -------------------------------------------------------------------------
@@ -451,6 +450,7 @@ class Scheduler:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self.busy.clear()  # every run has ended (a cancelled one may not have said so)
         if self._closed:
             return
         self._closed = True
