@@ -27,7 +27,7 @@ from autoresearch_tui.app.bench.reader_policy import (
     Candidate,
     as_number,
     evidence_weight,
-    round_sig,
+    round_like,
 )
 
 MAX_JOINT = 3  # more constants moved at once than this: too vague to repeat
@@ -74,7 +74,7 @@ def _further(c: Constant, move: Change) -> Value | None:
     if v is None or a is None or b is None or a == b:
         return None
     w = v * b / a if min(v, a, b) > 0 else v + b - a
-    out: Value = round(w) if isinstance(c.value, int) else round_sig(w)
+    out = round_like(w, c.value)
     return out if key(out) != key(c.value) else None
 
 

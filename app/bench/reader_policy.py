@@ -210,6 +210,16 @@ def round_sig(x: float) -> float:
     return float(f"{x:.3g}") if x and math.isfinite(x) else x
 
 
+def round_like(x: float, like: Value | None) -> Value:
+    """`x` written as `like` is: an integer, else three significant digits."""
+    return round(x) if isinstance(like, int) else round_sig(x)
+
+
+def _between(a: float, b: float, like: Value | None) -> Value:
+    """Half-way between a and b (geometric on a log axis), written as `like` is."""
+    return round_like(math.sqrt(a * b) if _axis(a, b) else (a + b) / 2, like)
+
+
 def _far(v: float, w: Value) -> bool:
     x = as_number(w)
     if x is None:
@@ -263,8 +273,7 @@ def _toward(v: float, crashed: Value | None) -> Value | None:
     b = as_number(crashed)
     if b is None or b == v:
         return None
-    mid = math.sqrt(v * b) if _axis(v, b) else (v + b) / 2
-    w: Value = round(mid) if isinstance(crashed, int) else round_sig(mid)
+    w = _between(v, b, crashed)
     return w if key(w) not in (key(v), key(crashed)) else None
 
 
@@ -398,8 +407,7 @@ def _halfway(c: Constant, old: Value | None) -> list[Value]:
     a, b = as_number(old), as_number(c.value)
     if a is None or b is None:
         return [old] if old is not None else []
-    mid = math.sqrt(a * b) if _axis(a, b) else (a + b) / 2
-    half: Value = round(mid) if isinstance(c.value, int) else round_sig(mid)
+    half = _between(a, b, c.value)
     return [w for w in (half, old) if w is not None and key(w) != key(c.value)]
 
 
