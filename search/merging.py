@@ -68,11 +68,9 @@ class Merging:
         return plan
 
     async def make(self, plan: MergePlan) -> None:
-        """Make the merge node of `plan`, or record why there is none; in the proposals'
-        turn when they take turns (search/proposing.py)."""
-        if self.proposing.turn is None:
-            return await self._make(plan)
-        async with self.proposing.turn:
+        """Make the merge node of `plan`, or record why there is none (in the proposals'
+        turn when they take turns: `Proposing.in_turn`)."""
+        async with self.proposing.in_turn():
             await self._make(plan)
 
     async def _make(self, plan: MergePlan) -> None:

@@ -120,12 +120,14 @@ class Proposing:
         return node
 
     async def propose(self, node: Node, proposer: Proposer) -> None:
-        """Ask `proposer` for `node`'s change; commit it, or record why there is none.
-        With `turn`, one proposal at a time, in the order asked (search/executor.py)."""
-        if self.turn is None:
-            return await self._propose(node, proposer)
-        async with self.turn:
+        """Ask `proposer` for `node`'s change; commit it, or record why there is none."""
+        async with self.in_turn():
             await self._propose(node, proposer)
+
+    def in_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """With `turn`, proposals and merges are made one at a time, in the order asked
+        (search/executor.py); without, at once."""
+        return self.turn if self.turn is not None else contextlib.nullcontext()
 
     async def _propose(self, node: Node, proposer: Proposer) -> None:
         ctx = self.ctx
