@@ -33,8 +33,8 @@ run at a time, no re-runs, no merges.
         [--landscapes additive,...] [--agents explorer@mutator] [--jobs N]
         [--png docs/bench-search.png] [--json FILE] [--from-json FILE]
 
-The tuner persona's variants (`best-first+tpe`, `+cmaes`, `+mixed`, the same for
-`ratchet` and `parallel-greedy`) run `tuner@optuna`, `tuner@optuna:cmaes` or
+The tuner persona's variants (`best-first+tpe`, `+gp`, `+cmaes`, `+mixed`, the same for
+`ratchet` and `parallel-greedy`) run `tuner@optuna`, `tuner@optuna:gp`, `tuner@optuna:cmaes` or
 `explorer@mutator,tuner@optuna` whatever `--agents` says; their comparisons (tuner vs
 mutator, the reach of the ratchet's final best, best-first vs parallel-greedy at equal
 wall-clock) follow the tables (app/bench/search_tuner.py).

@@ -53,7 +53,7 @@ class Variant:
 
 RATCHET: dict[str, Any] = {"base_runs": 1, "confirm_runs": 0, "merge": False}
 READERS = ("reader", "reader-blind")  # `persona@reader`: the scripted reader model
-TPE, CMAES = "tuner@optuna", "tuner@optuna:cmaes"  # the tuner persona's two samplers
+TPE, GP, CMAES = "tuner@optuna", "tuner@optuna:gp", "tuner@optuna:cmaes"  # tuner samplers
 MIXED = "explorer@mutator,tuner@optuna"
 
 VARIANTS: dict[str, Variant] = {
@@ -74,14 +74,17 @@ VARIANTS: dict[str, Variant] = {
         Variant("ratchet+reader", "ratchet", RATCHET, agents="explorer@reader"),
         # the tuner persona (agents/tuner.py) and the parallel peer (issue 13)
         Variant("best-first+tpe", "best-first", agents=TPE),
+        Variant("best-first+gp", "best-first", agents=GP),
         Variant("best-first+cmaes", "best-first", agents=CMAES),
         Variant("best-first+mixed", "best-first", agents=MIXED),
         Variant("ratchet+tpe", "ratchet", RATCHET, agents=TPE),
+        Variant("ratchet+gp", "ratchet", RATCHET, agents=GP),
         Variant("ratchet+cmaes", "ratchet", RATCHET, agents=CMAES),
         Variant("ratchet+mixed", "ratchet", RATCHET, agents=MIXED),
         # N GPUs proposing from the current best in waves, no noise control, no merges
         Variant("parallel-greedy", "parallel-greedy", RATCHET),
         Variant("parallel-greedy+tpe", "parallel-greedy", RATCHET, agents=TPE),
+        Variant("parallel-greedy+gp", "parallel-greedy", RATCHET, agents=GP),
         Variant("parallel-greedy+cmaes", "parallel-greedy", RATCHET, agents=CMAES),
         Variant("parallel-greedy+mixed", "parallel-greedy", RATCHET, agents=MIXED),
         Variant("parallel-greedy+reader", "parallel-greedy", RATCHET, agents="explorer@reader"),

@@ -241,7 +241,7 @@ def plot(traces: list[Trace], experiments: int, path: Path, title: str) -> None:
     colors = {"ratchet": "#d62728", "best-first": "#1f77b4", "uct": "#2ca02c",
               "best-first+bandit": "#9467bd", "best-first-plain": "#8c564b",
               READER: "#ff7f0e", BLIND: "#7f7f7f", "ratchet+reader": "#e377c2",
-              "best-first+tpe": "#17becf", "best-first+cmaes": "#bcbd22",
+              "best-first+tpe": "#17becf", "best-first+cmaes": "#bcbd22", "best-first+gp": "#2f4f4f",
               "best-first+mixed": "#393b79", "parallel-greedy": "#ff9896",
               "parallel-greedy+tpe": "#9edae5", "ratchet+tpe": "#c49c94"}  # fmt: skip
     xs = list(range(1, experiments + 1))

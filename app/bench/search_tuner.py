@@ -25,9 +25,9 @@ from autoresearch_tui.app.bench.search_scores import (
 )
 
 # The variants' suffixes: mutator, tuners, the scripted reader (app/bench/reader.py).
-PROPOSERS = ("", "+tpe", "+cmaes", "+mixed", "+reader")
-NAMES = {"": "mutator", "+tpe": "tuner (TPE)", "+cmaes": "tuner (CMA-ES)", "+mixed": "mixed",
-         "+reader": "reader"}  # fmt: skip
+PROPOSERS = ("", "+tpe", "+gp", "+cmaes", "+mixed", "+reader")
+NAMES = {"": "mutator", "+tpe": "tuner (TPE)", "+gp": "tuner (GP)", "+cmaes": "tuner (CMA-ES)",
+         "+mixed": "mixed", "+reader": "reader"}  # fmt: skip
 REACH_TARGET = 0.4  # best-first with the tuner: the ratchet's final best within 40%
 
 

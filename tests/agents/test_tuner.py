@@ -87,7 +87,7 @@ SOME = [Trial(f"n{i:04d}", values(LR=lr), bowl(lr), 1, "done") for i, lr in
         enumerate((0.04, 0.02, 0.06, 0.1, 0.05, 0.07, 0.03))]  # fmt: skip
 
 
-@pytest.mark.parametrize("sampler", ["", "cmaes", "random"])
+@pytest.mark.parametrize("sampler", ["", "gp", "cmaes", "random"])
 def test_same_history_and_seed_give_the_same_proposal(tmp_path: Path, sampler: str) -> None:
     first = proposal(tmp_path, SOME, "n0010", sampler)
     again = proposal(tmp_path, SOME, "n0010", sampler)
@@ -188,6 +188,39 @@ def test_a_crashed_region_gets_fewer_proposals(tmp_path: Path) -> None:
         return sum(lr >= 0.15 for lr in lrs)
 
     assert in_region("") < in_region("random")
+    assert in_region("gp") < in_region("random")  # its model of where runs fail
+
+
+def test_for_the_gp_failures_are_infeasible_trials_not_bad_values(tmp_path: Path) -> None:
+    crashed = [Trial("n0100", values(LR=0.3), None, 0, "crashed"),
+               Trial("n0101", values(LR=0.25), None, 0, "timeout")]  # fmt: skip
+    trials = SOME + crashed
+    spaces = spaces_of(train_request(tmp_path), trials, 1.0)
+    told = told_trials(spaces, trials, 1.0, constrained=True)
+    means = sorted(t.mean for t in SOME if t.mean is not None)
+    assert [t.constraints for t in told] == [{"failed": 0.0}] * len(SOME) + [{"failed": 1.0}] * 2
+    assert told[-1].value == told[-2].value == means[len(means) // 2]  # the median: neutral
+    assert all(not t.constraints for t in told_trials(spaces, SOME, 1.0, constrained=True))
+    assert all(not t.constraints for t in told_trials(spaces, trials, 1.0))  # TPE: pessimistic
+
+
+def test_the_gp_moves_locally_until_the_study_has_its_startup_trials(tmp_path: Path) -> None:
+    """Before STARTUP_TRIALS finished trials the GP's asks are random points of the whole
+    box; its children then move 1-3 constants from the parent instead. After them, the
+    GP's own point (which sets every constant it models) is the child."""
+    base = module_constants(TRAIN_PY)
+
+    def moved_counts(trials: list[Trial]) -> list[int]:
+        out = []
+        for i in range(8):
+            new = module_constants(
+                proposal(tmp_path, trials, f"n04{i:02d}", "gp").files["train.py"]
+            )
+            out.append(sum(new[k] != base[k] for k in base))
+        return out
+
+    assert all(1 <= n <= len(tuner_module.LOCAL) for n in moved_counts(SOME[:2]))
+    assert max(moved_counts(SOME)) > len(tuner_module.LOCAL)
 
 
 def stopped_at(level: float, reached: int = 48) -> tuple[tuple[int, float], ...]:
