@@ -82,7 +82,7 @@ from autoresearch_tui.agents.request import ProposalRequest, Trial
 
 SAMPLERS = ("tpe", "gp", "cmaes", "random")
 WIDEN = 4.0  # bounds: the parent's value and the best's, divided and multiplied by this
-STARTUP_TRIALS = 5  # TPE samples at random until the study has this many trials
+STARTUP_TRIALS = 5  # TPE and the GP sample at random until the study has this many trials
 LOCAL = (0.5, 0.3, 0.2)  # TPE: how often a child moves 1, 2 or 3 constants (the rest stay)
 MULTIVARIATE = True  # TPE: one joint model of the constants (not one per constant)
 FULL = 0.5  # TPE: how often a child takes the study's values for every constant instead
