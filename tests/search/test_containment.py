@@ -216,12 +216,13 @@ def test_writes_outside(tmp_path: Path, sandbox: str) -> None:
     a private /tmp and `[search] writable`. (Without the sandbox nothing stops it.)"""
     cache = tmp_path / "cache"
     cache.mkdir()
+    mine = Path(f"/tmp/ar-mine.{os.getpid()}")  # the host's /tmp: nothing else writes it
     body = f"""\
         for attempt in (
             lambda: open(ROOT / "prepare.py", "a").write("# changed"),
             lambda: subprocess.run(["git", "update-ref", "-d", "refs/heads/main"], cwd=ROOT, check=True),
             lambda: open(os.environ["AR_STATE_DIR"] + "/state.db", "rb").read(1),
-            lambda: open("/tmp/x", "w").write("mine"),
+            lambda: open("{mine}", "w").write("mine"),
             lambda: open("{cache}/x", "w").write("cached"),
             lambda: open("out.txt", "w").write("worktree"),
         ):
@@ -243,7 +244,7 @@ def test_writes_outside(tmp_path: Path, sandbox: str) -> None:
     assert outcomes == ["REFUSED"] * 3 + ["ALLOWED"] * 3, text
     assert (ws / "prepare.py").read_text() == PREPARE_PY
     assert git(ws, "rev-parse", "--verify", "-q", "refs/heads/main").strip()
-    assert (cache / "x").read_text() == "cached" and not Path("/tmp/x").exists()
+    assert (cache / "x").read_text() == "cached" and not mine.exists()
 
 
 # -- readonly check --------------------------------------------------------------------
