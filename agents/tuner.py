@@ -232,7 +232,7 @@ def _params(spaces: Sequence[Space], trial: Trial) -> dict[str, Any]:
     return params
 
 
-FAILED = ("crashed", "timeout")
+FAILED = ("crashed", "timeout")  # a trial's failed statuses (search/model.BROKEN's, this side)
 
 
 def told_trials(
